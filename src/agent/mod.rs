@@ -1,0 +1,2 @@
+//! The instance-side watchdog (`forge-scaler agent`): `idle` decides (pure), `host` does the
+//! I/O (IMDS, probes, the agent process, TerminateInstanceInAutoScalingGroup).

@@ -1,0 +1,94 @@
+//! The imperative shell shared by the CLI and the Lambda: where the configuration comes from
+//! (a TOML file or an SSM prefix), the AWS SDK setup from the standard environment, and
+//! building the `Edges` (forge clients, fleets) a tick talks to.
+
+use crate::cloud::asg::AsgFleet;
+use crate::cloud::{Fleet, ParamError, ParamStore};
+use crate::config::{Config, ConfigError, RawConfig};
+use crate::forge::{self, ForgeError, JobSource};
+use crate::tick::Edges;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Where the configuration is read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigSource {
+    File(PathBuf),
+    Ssm(String),
+}
+
+/// Why the configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error(transparent)]
+    Invalid(#[from] ConfigError),
+    #[error(transparent)]
+    Store(#[from] ParamError),
+    #[error("SSM prefix {0} holds no parameters (check the prefix and the region)")]
+    Empty(String),
+}
+
+impl LoadError {
+    /// Bad configuration (exit 2) as opposed to an unreachable store (exit 1).
+    pub fn is_invalid_config(&self) -> bool {
+        matches!(self, LoadError::Invalid(_) | LoadError::Read { .. } | LoadError::Empty(_))
+    }
+}
+
+impl ConfigSource {
+    /// Reads the raw tree (no validation).
+    pub async fn load_raw(&self, params: Option<&dyn ParamStore>) -> Result<RawConfig, LoadError> {
+        match self {
+            ConfigSource::File(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|source| LoadError::Read { path: path.display().to_string(), source })?;
+                Ok(RawConfig::from_toml(&text, |var| std::env::var(var).ok())?)
+            }
+            ConfigSource::Ssm(prefix) => {
+                let store = params.ok_or_else(|| LoadError::Empty(prefix.clone()))?;
+                let params = store.get_tree(prefix).await?;
+                if params.is_empty() {
+                    return Err(LoadError::Empty(prefix.clone()));
+                }
+                Ok(RawConfig::from_params(prefix, params))
+            }
+        }
+    }
+
+    /// Reads and validates.
+    pub async fn load(&self, params: Option<&dyn ParamStore>) -> Result<Config, LoadError> {
+        Ok(Config::validate(&self.load_raw(params).await?)?)
+    }
+}
+
+/// The AWS SDK configuration from the standard environment (`AWS_REGION`,
+/// `AWS_ENDPOINT_URL`, `AWS_PROFILE`, credentials chain).
+pub async fn aws_sdk_config() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await
+}
+
+/// Builds the job sources for every configured forge. A forge whose client cannot be built
+/// is reported per pool by the tick, not here.
+pub fn job_sources(config: &Config) -> (BTreeMap<String, Arc<dyn JobSource>>, Vec<ForgeError>) {
+    let mut sources = BTreeMap::new();
+    let mut errors = Vec::new();
+    for (name, forge) in &config.forges {
+        match forge::source_for(forge) {
+            Ok(s) => {
+                sources.insert(name.clone(), s);
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    (sources, errors)
+}
+
+/// Builds the edges a tick needs against real AWS (or whatever `AWS_ENDPOINT_URL` names).
+pub fn edges(config: &Config, sdk: &aws_config::SdkConfig) -> (Edges, Vec<ForgeError>) {
+    let (sources, errors) = job_sources(config);
+    let fleet: Arc<dyn Fleet> = Arc::new(AsgFleet::new(sdk));
+    (Edges { sources, fleet, command_fleets: BTreeMap::new() }, errors)
+}

@@ -1,0 +1,108 @@
+//! The `forge-scaler` binary: the Lambda runtime when `AWS_LAMBDA_RUNTIME_API` is set,
+//! otherwise the CLI. Thin: parsing, dispatch and printing; the work is in the library.
+
+mod agent_cmd;
+mod plan_cmd;
+mod run_cmd;
+mod simulate_cmd;
+mod ssm_cmd;
+mod trace_cmd;
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Exit statuses (DESIGN.md, "Interfaces").
+pub mod exit {
+    /// Every pool planned (and applied).
+    pub const OK: u8 = 0;
+    /// The tick could not run at all (AWS unreachable, no credentials).
+    pub const TICK_FAILED: u8 = 1;
+    /// Bad usage or configuration.
+    pub const BAD_CONFIG: u8 = 2;
+    /// Some pool errored; the others were planned and applied.
+    pub const POOL_ERROR: u8 = 3;
+}
+
+#[derive(Parser, Debug)]
+#[command(name = "forge-scaler", version, about = "Scale CI agent Auto Scaling Groups from a forge's pending jobs")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Observe and plan without applying anything.
+    Plan(plan_cmd::PlanArgs),
+    /// Observe, plan and apply one tick.
+    Once(plan_cmd::OnceArgs),
+    /// Tick every poll_interval forever (for people without Lambda).
+    Run(run_cmd::RunArgs),
+    /// The instance-side watchdog: drain and terminate this instance when idle.
+    Agent(agent_cmd::AgentArgs),
+    /// Replay a CI trace against every policy and compare cost with queue wait.
+    Simulate(simulate_cmd::SimulateArgs),
+    /// Trace tools.
+    #[command(subcommand)]
+    Trace(trace_cmd::TraceCommand),
+    /// SSM Parameter Store tools.
+    #[command(subcommand)]
+    Ssm(ssm_cmd::SsmCommand),
+}
+
+/// Where the configuration comes from: exactly one of a TOML file or an SSM prefix.
+#[derive(Args, Debug, Clone)]
+#[group(required = true, multiple = false)]
+pub struct ConfigArgs {
+    /// TOML configuration file.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// SSM Parameter Store prefix holding the configuration.
+    #[arg(long, value_name = "PATH")]
+    pub ssm_prefix: Option<String>,
+}
+
+impl ConfigArgs {
+    pub fn source(&self) -> forge_scaler::app::ConfigSource {
+        match (&self.config, &self.ssm_prefix) {
+            (Some(file), _) => forge_scaler::app::ConfigSource::File(file.clone()),
+            (None, Some(prefix)) => forge_scaler::app::ConfigSource::Ssm(prefix.clone()),
+            (None, None) => unreachable!("clap requires one of --config and --ssm-prefix"),
+        }
+    }
+}
+
+/// Logs go to stderr: JSON under Lambda, human-readable in the CLI. `RUST_LOG` overrides.
+pub fn init_logging(default_level: &str, json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = if json { builder.json().flatten_event(true).try_init() } else { builder.compact().try_init() };
+}
+
+fn main() -> ExitCode {
+    if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
+        return run_cmd::lambda_main();
+    }
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(exit::TICK_FAILED);
+        }
+    };
+    let code = runtime.block_on(async {
+        match cli.command {
+            Command::Plan(args) => plan_cmd::plan(args).await,
+            Command::Once(args) => plan_cmd::once(args).await,
+            Command::Run(args) => run_cmd::run(args).await,
+            Command::Agent(args) => agent_cmd::agent(args).await,
+            Command::Simulate(args) => simulate_cmd::simulate(args).await,
+            Command::Trace(cmd) => trace_cmd::trace(cmd).await,
+            Command::Ssm(cmd) => ssm_cmd::ssm(cmd).await,
+        }
+    });
+    ExitCode::from(code)
+}

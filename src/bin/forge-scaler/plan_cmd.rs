@@ -1,0 +1,144 @@
+//! `plan` and `once`: one tick, printed for people or as JSON.
+
+use crate::{exit, init_logging, ConfigArgs};
+use anyhow::Context;
+use clap::Args;
+use forge_scaler::app::{self, ConfigSource, LoadError};
+use forge_scaler::cloud::ssm::SsmStore;
+use forge_scaler::config::Config;
+use forge_scaler::tick::{self, Action, RecordedObservation, TickReport};
+use std::path::PathBuf;
+
+#[derive(Args, Debug)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    config: Option<ConfigArgs>,
+    /// Plan from a recorded observation file, with no network at all.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["config", "ssm_prefix", "record"])]
+    observation: Option<PathBuf>,
+    /// Also write what was observed, for `plan --observation`.
+    #[arg(long, value_name = "FILE")]
+    record: Option<PathBuf>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct OnceArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn plan(args: PlanArgs) -> u8 {
+    init_logging("warn", false);
+    if let Some(path) = &args.observation {
+        return match plan_from_file(path) {
+            Ok(report) => print_report(&report, args.json, false),
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                exit::BAD_CONFIG
+            }
+        };
+    }
+    let Some(config) = args.config else {
+        eprintln!("error: give --config FILE, --ssm-prefix PATH or --observation FILE");
+        return exit::BAD_CONFIG;
+    };
+    one_tick(config.source(), false, args.json, args.record).await
+}
+
+pub async fn once(args: OnceArgs) -> u8 {
+    init_logging("warn", false);
+    one_tick(args.config.source(), true, args.json, None).await
+}
+
+fn plan_from_file(path: &PathBuf) -> anyhow::Result<TickReport> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let recorded: RecordedObservation =
+        serde_json::from_str(&text).with_context(|| format!("{} is not a recorded observation", path.display()))?;
+    Ok(recorded.plan_all())
+}
+
+/// Loads the config, runs one tick, prints it; returns the exit status.
+pub async fn one_tick(source: ConfigSource, apply: bool, json: bool, record: Option<PathBuf>) -> u8 {
+    let sdk = app::aws_sdk_config().await;
+    let store = SsmStore::new(&sdk);
+    let config: Config = match source.load(Some(&store)).await {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return if e.is_invalid_config() || matches!(e, LoadError::Invalid(_)) {
+                exit::BAD_CONFIG
+            } else {
+                exit::TICK_FAILED
+            };
+        }
+    };
+    let apply = apply && !config.settings.dry_run;
+    let (edges, forge_errors) = app::edges(&config, &sdk);
+    for e in &forge_errors {
+        eprintln!("warning: {e}");
+    }
+    let now = chrono::Utc::now();
+    let report = match tick::tick(&config, &edges, now, apply).await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::TICK_FAILED;
+        }
+    };
+    if let Some(path) = record {
+        let recorded = report.recorded(&config, now);
+        let text = serde_json::to_string_pretty(&recorded).expect("observation serializes");
+        if let Err(e) = std::fs::write(&path, text) {
+            eprintln!("error: cannot write {}: {e}", path.display());
+            return exit::TICK_FAILED;
+        }
+    }
+    print_report(&report, json, apply)
+}
+
+fn print_report(report: &TickReport, json: bool, applied: bool) -> u8 {
+    if json {
+        println!("{}", serde_json::to_string_pretty(report).expect("report serializes"));
+    } else {
+        for p in &report.pools {
+            let target = match (p.forge.is_empty(), p.asg.is_empty()) {
+                (true, true) => String::new(),
+                _ => format!(" (forge {}, group {})", p.forge, p.asg),
+            };
+            match p.action {
+                Action::Error => {
+                    println!("pool {}{target}: ERROR: {}", p.pool, p.error.as_deref().unwrap_or("unknown"))
+                }
+                action => {
+                    let verb = match (action, applied) {
+                        (Action::Raise, true) => "raised",
+                        (Action::Raise, false) => "would raise",
+                        _ => "unchanged",
+                    };
+                    println!(
+                        "pool {}{target}: {} pending, {} running; desired {} -> {} ({verb})",
+                        p.pool,
+                        p.pending.unwrap_or(0),
+                        p.running.unwrap_or(0),
+                        p.desired_before.unwrap_or(0),
+                        p.desired_after.unwrap_or(0),
+                    );
+                }
+            }
+            for r in &p.reasons {
+                println!("  - {r}");
+            }
+        }
+    }
+    if report.any_error() {
+        exit::POOL_ERROR
+    } else {
+        exit::OK
+    }
+}

@@ -1,0 +1,48 @@
+//! Forge adapters: the `JobSource` trait and one module per forge. Each adapter turns its
+//! forge's API into plain `PoolJobs` for one pool under that forge's own label rule; wire
+//! types stay private to their module. Adapters never log tokens and never retry forever.
+
+use crate::config::{ForgeConfig, ForgeKind, PoolConfig};
+use crate::model::PoolJobs;
+use async_trait::async_trait;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub mod forgejo;
+pub mod http;
+pub mod labels;
+pub mod woodpecker;
+
+/// Reads one forge's jobs for one pool.
+#[async_trait]
+pub trait JobSource: Send + Sync {
+    /// Pending and running jobs the pool's agents could take, under the forge's own rule.
+    async fn jobs(&self, pool: &PoolConfig) -> Result<PoolJobs, ForgeError>;
+}
+
+/// Why a forge could not be read. Messages never contain tokens.
+#[derive(Debug, thiserror::Error)]
+pub enum ForgeError {
+    #[error("{url}: HTTP {status}: {message}")]
+    Status { url: String, status: u16, message: String },
+    #[error("{url}: unauthorized (HTTP {status}): check the token and its scope")]
+    Unauthorized { url: String, status: u16 },
+    #[error("{url}: answer is not the expected JSON: {message}")]
+    Decode { url: String, message: String },
+    #[error("{url}: {message}")]
+    Transport { url: String, message: String },
+    #[error("{url}: rate limit spent; resets in {reset_in:?}")]
+    RateLimited { url: String, reset_in: Duration },
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Builds the adapter for a configured forge.
+pub fn source_for(forge: &ForgeConfig) -> Result<Arc<dyn JobSource>, ForgeError> {
+    let client = http::ForgeHttp::new(forge)?;
+    Ok(match forge.kind {
+        ForgeKind::Woodpecker => Arc::new(woodpecker::Woodpecker::new(client)),
+        ForgeKind::Forgejo => Arc::new(forgejo::Forgejo::new(client, forge.scope.clone())),
+        other => return Err(ForgeError::Other(format!("forge {}: kind {other} is not supported yet", forge.name))),
+    })
+}

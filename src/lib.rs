@@ -1,0 +1,28 @@
+//! forge-scaler: raise EC2 Auto Scaling Groups of CI agents from a forge's pending jobs; the
+//! agents' instances drain and terminate themselves when idle.
+//!
+//! # Layout
+//! A functional core inside an imperative shell:
+//! - [`model`]: plain data (queue, group, plan, reasons). [`policy`]: a pool's tuning.
+//! - [`plan`]: the planner, a pure function of policy, observation and `now`.
+//! - [`config`]: the raw key tree (SSM or TOML) validated once into [`config::Config`].
+//! - [`forge`]: the `JobSource` trait and one adapter per forge (wire types private).
+//! - [`cloud`]: the `Fleet` (Auto Scaling) and `ParamStore` (SSM) traits, AWS impls, and
+//!   an in-memory fleet for tests.
+//! - [`tick`]: observe -> plan -> apply -> report, for every pool.
+//! - [`app`]: the shell the CLI and Lambda share (config source, AWS setup, edges).
+//! - [`agent`]: the instance watchdog (`idle` is pure, `host` does I/O).
+//! - [`sim`]: the simulator driving the real planner and idle logic on a virtual clock.
+//!
+//! The binary `forge-scaler` (src/bin) is a thin shell over this library.
+
+pub mod agent;
+pub mod app;
+pub mod cloud;
+pub mod config;
+pub mod forge;
+pub mod model;
+pub mod plan;
+pub mod policy;
+pub mod sim;
+pub mod tick;

@@ -1,0 +1,205 @@
+//! Plain data shared by every layer: what a forge's queue and a group look like to the
+//! planner, and the plan it returns. No I/O, no clock, no SDK or wire types here.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::time::Duration;
+
+/// One job as a forge adapter reports it: enough to de-duplicate across pools and to
+/// apply the unschedulable guard. Count-only sources (Buildkite, generic) report jobs
+/// with no id; those are never de-duplicated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobRef {
+    pub id: Option<String>,
+    pub created: Option<DateTime<Utc>>,
+}
+
+impl JobRef {
+    pub fn anonymous() -> Self {
+        JobRef { id: None, created: None }
+    }
+    pub fn with_id(id: impl Into<String>, created: Option<DateTime<Utc>>) -> Self {
+        JobRef { id: Some(id.into()), created }
+    }
+}
+
+/// What one forge adapter saw for one pool in one tick, before cross-pool de-duplication.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PoolJobs {
+    /// Jobs waiting for an agent that this pool's agents could take.
+    pub pending: Vec<JobRef>,
+    /// Jobs running on agents that carry this pool's labels.
+    pub running: Vec<JobRef>,
+    /// Jobs matching the pool that wait on dependencies (not demand; deadlock guard only).
+    pub waiting: u32,
+    /// HTTP requests this observation cost.
+    pub requests: u32,
+    /// A poll interval the forge asked for (Buildkite's poll-duration header).
+    pub poll_hint: Option<Duration>,
+}
+
+impl PoolJobs {
+    /// `n` anonymous jobs (count-only sources).
+    pub fn anonymous(n: u32) -> Vec<JobRef> {
+        (0..n).map(|_| JobRef::anonymous()).collect()
+    }
+}
+
+/// The queue as the planner sees it for one pool, after de-duplication.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Queue {
+    pub pending: u32,
+    pub running: u32,
+    #[serde(default)]
+    pub waiting: u32,
+    /// Ages (seconds) of the pending jobs whose creation time the forge gave; may be
+    /// shorter than `pending` (jobs of unknown age are always demand).
+    #[serde(default)]
+    pub pending_ages_s: Vec<u64>,
+}
+
+impl Queue {
+    /// Builds the planner's view from de-duplicated jobs at `now`.
+    pub fn from_jobs(pending: &[JobRef], running: &[JobRef], waiting: u32, now: DateTime<Utc>) -> Self {
+        let pending_ages_s =
+            pending.iter().filter_map(|j| j.created).map(|c| (now - c).num_seconds().max(0) as u64).collect();
+        Queue { pending: pending.len() as u32, running: running.len() as u32, waiting, pending_ages_s }
+    }
+}
+
+/// One Auto Scaling Group (or command fleet) as read at this tick.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Group {
+    pub min: u32,
+    pub max: u32,
+    pub desired: u32,
+    #[serde(default)]
+    pub in_service: u32,
+    #[serde(default)]
+    pub booting: u32,
+    /// From the group's tag `forge-scaler:last-scale-out` (RFC 3339).
+    #[serde(default)]
+    pub last_scale_out: Option<DateTime<Utc>>,
+}
+
+/// Everything the planner needs about one pool at one instant.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Observation {
+    pub queue: Queue,
+    pub group: Group,
+}
+
+/// Why the planner decided what it did, as values; the shell renders them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum Reason {
+    /// demand = pending + running, needed = ceil(demand / slots).
+    Demand {
+        pending: u32,
+        running: u32,
+        slots: u32,
+        needed: u32,
+    },
+    /// Vespene formula result.
+    Weighted {
+        pending: u32,
+        running: u32,
+        target: u32,
+    },
+    Spare {
+        spare: u32,
+    },
+    /// Pending jobs older than `unschedulable_after` left out of demand.
+    Unschedulable {
+        jobs: u32,
+        older_than_s: u64,
+    },
+    /// Jobs wait on dependencies, nothing runs, no instance: start one.
+    DeadlockGuard {
+        waiting: u32,
+    },
+    RaisedToMin {
+        min: u32,
+    },
+    CappedAt {
+        ceiling: u32,
+        wanted: u32,
+    },
+    Cooldown {
+        remaining_s: u64,
+    },
+    MaxStep {
+        step: u32,
+        wanted: u32,
+    },
+    /// Target is at or below the current desired; instances leave by themselves.
+    Enough {
+        desired: u32,
+        target: u32,
+    },
+    Raise {
+        from: u32,
+        to: u32,
+    },
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::Demand { pending, running, slots, needed } => write!(
+                f,
+                "{pending} pending + {running} running jobs at {slots} slot(s) per instance need {needed} instance(s)"
+            ),
+            Reason::Weighted { pending, running, target } => write!(
+                f,
+                "weighted formula over {pending} pending and {running} running jobs gives {target} instance(s)"
+            ),
+            Reason::Spare { spare } => write!(f, "{spare} spare instance(s) added while there is demand"),
+            Reason::Unschedulable { jobs, older_than_s } => write!(
+                f,
+                "{jobs} pending job(s) older than {older_than_s}s left out of demand: no agent takes them (labels or a broken image?)"
+            ),
+            Reason::DeadlockGuard { waiting } => write!(
+                f,
+                "{waiting} job(s) wait on dependencies with no instance running: starting one so they can proceed"
+            ),
+            Reason::RaisedToMin { min } => write!(f, "raised to the group's MinSize {min}"),
+            Reason::CappedAt { ceiling, wanted } => {
+                write!(f, "wanted {wanted} instance(s), capped at {ceiling} (MaxSize / max_instances)")
+            }
+            Reason::Cooldown { remaining_s } => {
+                write!(f, "scale-out cooldown: {remaining_s}s left since the last scale-out")
+            }
+            Reason::MaxStep { step, wanted } => {
+                write!(f, "wanted +{wanted}, limited to +{step} per tick (max_step)")
+            }
+            Reason::Enough { desired, target } => write!(
+                f,
+                "target {target} <= desired {desired}: nothing to add (idle instances leave by themselves)"
+            ),
+            Reason::Raise { from, to } => write!(f, "raise desired capacity from {from} to {to}"),
+        }
+    }
+}
+
+/// The planner's decision for one pool.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Plan {
+    /// The desired capacity to set; never below the group's current desired.
+    pub desired: u32,
+    /// Unclamped-by-step target the policy wanted (for reports and the simulator).
+    pub target: u32,
+    pub reasons: Vec<Reason>,
+}
+
+impl Plan {
+    pub fn raises(&self, group: &Group) -> bool {
+        self.desired > group.desired
+    }
+    pub fn reason_strings(&self) -> Vec<String> {
+        self.reasons.iter().map(|r| r.to_string()).collect()
+    }
+}

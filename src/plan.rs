@@ -1,0 +1,350 @@
+//! The planner: a pure function from a pool's policy and observation at an instant to the
+//! desired capacity and the reasons for it. No I/O, no clock, no logging; it never lowers
+//! desired capacity (instances remove themselves).
+
+use crate::model::{Observation, Plan, Reason};
+use crate::policy::{Formula, Policy};
+use chrono::{DateTime, Utc};
+
+/// Plans one pool. `now` is a parameter so the simulator can drive a virtual clock.
+pub fn plan(policy: &Policy, obs: &Observation, now: DateTime<Utc>) -> Plan {
+    let queue = &obs.queue;
+    let group = &obs.group;
+    let mut reasons = Vec::new();
+
+    // Unschedulable guard: jobs that old wait for something other than capacity.
+    let too_old = policy.unschedulable_after.as_secs();
+    let unschedulable = queue.pending_ages_s.iter().filter(|&&age| age > too_old).count() as u32;
+    let unschedulable = unschedulable.min(queue.pending);
+    if unschedulable > 0 {
+        reasons.push(Reason::Unschedulable { jobs: unschedulable, older_than_s: too_old });
+    }
+    let pending = queue.pending - unschedulable;
+    let running = queue.running;
+    let demand = pending as u64 + running as u64;
+    let slots = policy.slots.max(1);
+
+    let mut target: u64 = match &policy.formula {
+        Formula::Default => {
+            let needed = demand.div_ceil(slots as u64);
+            reasons.push(Reason::Demand { pending, running, slots, needed: saturate(needed) });
+            let mut target = needed;
+            if demand > 0 && policy.spare > 0 {
+                target += policy.spare as u64;
+                reasons.push(Reason::Spare { spare: policy.spare });
+            }
+            target
+        }
+        Formula::Vespene { queued_weight, running_weight, multiplier, excess } => {
+            let raw = (pending as f64 * queued_weight + running as f64 * running_weight) * multiplier + excess;
+            let target = if raw.is_finite() && raw > 0.0 { raw.ceil().min(u32::MAX as f64) as u64 } else { 0 };
+            reasons.push(Reason::Weighted { pending, running, target: saturate(target) });
+            target
+        }
+    };
+
+    if demand == 0 && queue.waiting > 0 && group.desired == 0 && target == 0 {
+        target = 1;
+        reasons.push(Reason::DeadlockGuard { waiting: queue.waiting });
+    }
+
+    let cap = policy.max_instances.map_or(group.max, |m| m.min(group.max));
+    let ceiling = group.min.max(cap) as u64;
+    if target < group.min as u64 {
+        target = group.min as u64;
+        reasons.push(Reason::RaisedToMin { min: group.min });
+    }
+    if target > ceiling {
+        reasons.push(Reason::CappedAt { ceiling: saturate(ceiling), wanted: saturate(target) });
+        target = ceiling;
+    }
+    let target = saturate(target);
+
+    if target <= group.desired {
+        reasons.push(Reason::Enough { desired: group.desired, target });
+        return Plan { desired: group.desired, target, reasons };
+    }
+
+    if let Some(last) = group.last_scale_out {
+        let cooldown = chrono::Duration::from_std(policy.scale_out_cooldown).unwrap_or(chrono::Duration::MAX);
+        let until = last.checked_add_signed(cooldown).unwrap_or(DateTime::<Utc>::MAX_UTC);
+        if now < until {
+            let remaining_s = (until - now).num_seconds().max(0) as u64;
+            reasons.push(Reason::Cooldown { remaining_s: remaining_s.max(1) });
+            return Plan { desired: group.desired, target, reasons };
+        }
+    }
+
+    let wanted = target - group.desired;
+    let step = match policy.max_step {
+        Some(max_step) if wanted > max_step => {
+            reasons.push(Reason::MaxStep { step: max_step, wanted });
+            max_step
+        }
+        _ => wanted,
+    };
+    let desired = group.desired + step;
+    reasons.push(Reason::Raise { from: group.desired, to: desired });
+    Plan { desired, target, reasons }
+}
+
+fn saturate(n: u64) -> u32 {
+    n.min(u32::MAX as u64) as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Group, Queue};
+    use proptest::prelude::*;
+    use std::time::Duration;
+
+    fn now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-22T12:00:00Z").unwrap().with_timezone(&Utc)
+    }
+
+    /// Test builder: `Obs::new().pending(7).desired(1).max(10)`.
+    #[derive(Clone)]
+    struct Obs(Observation);
+    impl Obs {
+        fn new() -> Self {
+            Obs(Observation { queue: Queue::default(), group: Group { min: 0, max: 10, ..Group::default() } })
+        }
+        fn pending(mut self, n: u32) -> Self {
+            self.0.queue.pending = n;
+            self
+        }
+        fn running(mut self, n: u32) -> Self {
+            self.0.queue.running = n;
+            self
+        }
+        fn waiting(mut self, n: u32) -> Self {
+            self.0.queue.waiting = n;
+            self
+        }
+        fn ages(mut self, ages: &[u64]) -> Self {
+            self.0.queue.pending_ages_s = ages.to_vec();
+            self
+        }
+        fn desired(mut self, n: u32) -> Self {
+            self.0.group.desired = n;
+            self
+        }
+        fn min(mut self, n: u32) -> Self {
+            self.0.group.min = n;
+            self
+        }
+        fn max(mut self, n: u32) -> Self {
+            self.0.group.max = n;
+            self
+        }
+        fn last_scale_out_secs_ago(mut self, s: i64) -> Self {
+            self.0.group.last_scale_out = Some(now() - chrono::Duration::seconds(s));
+            self
+        }
+        fn plan(&self, p: &Policy) -> Plan {
+            plan(p, &self.0, now())
+        }
+    }
+
+    fn slots(n: u32) -> Policy {
+        Policy { slots: n, ..Policy::default() }
+    }
+
+    #[test]
+    fn seven_pending_two_slots_from_one_gives_four() {
+        let p = Obs::new().pending(7).desired(1).max(10).plan(&slots(2));
+        assert_eq!(p.desired, 4);
+        assert!(p.reasons.contains(&Reason::Raise { from: 1, to: 4 }));
+    }
+
+    #[test]
+    fn empty_queue_keeps_desired() {
+        let p = Obs::new().desired(3).plan(&slots(1));
+        assert_eq!(p.desired, 3);
+        assert!(matches!(p.reasons.last(), Some(Reason::Enough { .. })));
+    }
+
+    #[test]
+    fn running_jobs_count_as_demand() {
+        assert_eq!(Obs::new().pending(1).running(3).plan(&slots(2)).desired, 2);
+    }
+
+    #[test]
+    fn spare_only_while_demand() {
+        let p = Policy { spare: 2, ..Policy::default() };
+        assert_eq!(Obs::new().pending(1).plan(&p).desired, 3);
+        assert_eq!(Obs::new().plan(&p).desired, 0);
+    }
+
+    #[test]
+    fn clamped_to_group_max() {
+        let p = Obs::new().pending(50).max(5).plan(&slots(1));
+        assert_eq!(p.desired, 5);
+        assert!(p.reasons.iter().any(|r| matches!(r, Reason::CappedAt { ceiling: 5, wanted: 50 })));
+    }
+
+    #[test]
+    fn max_instances_caps_below_group_max() {
+        let p = Policy { max_instances: Some(3), ..Policy::default() };
+        assert_eq!(Obs::new().pending(9).max(10).plan(&p).desired, 3);
+    }
+
+    #[test]
+    fn max_instances_below_min_does_not_panic_and_keeps_min() {
+        let p = Policy { max_instances: Some(1), ..Policy::default() };
+        assert_eq!(Obs::new().pending(9).min(2).max(10).plan(&p).desired, 2);
+    }
+
+    #[test]
+    fn raised_to_min_when_below() {
+        let p = Obs::new().min(2).desired(0).plan(&slots(1));
+        assert_eq!(p.desired, 2);
+    }
+
+    #[test]
+    fn max_step_limits_one_tick() {
+        let p = Policy { max_step: Some(2), ..Policy::default() };
+        let plan = Obs::new().pending(9).desired(1).plan(&p);
+        assert_eq!(plan.desired, 3);
+        assert_eq!(plan.target, 9);
+    }
+
+    #[test]
+    fn cooldown_from_tag_blocks_scale_out() {
+        let p = Policy { scale_out_cooldown: Duration::from_secs(300), ..Policy::default() };
+        let plan = Obs::new().pending(4).desired(1).last_scale_out_secs_ago(100).plan(&p);
+        assert_eq!(plan.desired, 1);
+        assert!(plan.reasons.contains(&Reason::Cooldown { remaining_s: 200 }));
+        let plan = Obs::new().pending(4).desired(1).last_scale_out_secs_ago(301).plan(&p);
+        assert_eq!(plan.desired, 4);
+    }
+
+    #[test]
+    fn zero_cooldown_ignores_recent_scale_out() {
+        let plan = Obs::new().pending(4).last_scale_out_secs_ago(1).plan(&slots(1));
+        assert_eq!(plan.desired, 4);
+    }
+
+    #[test]
+    fn deadlock_guard_starts_one_instance_woodpecker_4125() {
+        let plan = Obs::new().waiting(3).desired(0).plan(&slots(1));
+        assert_eq!(plan.desired, 1);
+        assert!(plan.reasons.contains(&Reason::DeadlockGuard { waiting: 3 }));
+    }
+
+    #[test]
+    fn deadlock_guard_not_needed_when_an_instance_exists() {
+        assert_eq!(Obs::new().waiting(3).desired(1).plan(&slots(1)).desired, 1);
+    }
+
+    #[test]
+    fn deadlock_guard_respects_max_zero() {
+        assert_eq!(Obs::new().waiting(3).max(0).plan(&slots(1)).desired, 0);
+    }
+
+    #[test]
+    fn unschedulable_jobs_are_not_demand() {
+        // 3 pending, two of them 2 hours old: only one counts.
+        let plan = Obs::new().pending(3).ages(&[7200, 7200, 5]).plan(&slots(1));
+        assert_eq!(plan.desired, 1);
+        assert!(plan.reasons.contains(&Reason::Unschedulable { jobs: 2, older_than_s: 1800 }));
+    }
+
+    #[test]
+    fn jobs_without_age_always_count() {
+        assert_eq!(Obs::new().pending(3).ages(&[7200]).plan(&slots(1)).desired, 2);
+    }
+
+    #[test]
+    fn booting_instances_already_in_desired_woodpecker_autoscaler_137() {
+        // desired 4 covers 4 pending jobs even though none is in service yet.
+        let mut obs = Obs::new().pending(4).desired(4);
+        obs.0.group.booting = 4;
+        assert_eq!(obs.plan(&slots(1)).desired, 4);
+    }
+
+    #[test]
+    fn vespene_formula() {
+        let p = Policy {
+            formula: Formula::Vespene { queued_weight: 1.0, running_weight: 0.5, multiplier: 1.0, excess: 1.0 },
+            ..Policy::default()
+        };
+        // 4 + 3*0.5 + 1 = 6.5 -> 7
+        assert_eq!(Obs::new().pending(4).running(3).plan(&p).desired, 7);
+    }
+
+    #[test]
+    fn vespene_nan_weights_plan_nothing() {
+        let p = Policy {
+            formula: Formula::Vespene { queued_weight: f64::NAN, running_weight: 1.0, multiplier: 1.0, excess: 0.0 },
+            ..Policy::default()
+        };
+        assert_eq!(Obs::new().pending(4).plan(&p).desired, 0);
+    }
+
+    #[test]
+    fn desired_above_ceiling_is_not_lowered() {
+        let p = Policy { max_instances: Some(2), ..Policy::default() };
+        assert_eq!(Obs::new().pending(1).desired(5).plan(&p).desired, 5);
+    }
+
+    fn arb_case() -> impl Strategy<Value = (Policy, Observation)> {
+        (
+            1u32..8,
+            0u32..3,
+            proptest::option::of(0u32..40),
+            proptest::option::of(1u32..5),
+            0u32..200,
+            0u32..200,
+            0u32..5,
+            0u32..5,
+            0u32..40,
+            0u32..40,
+        )
+            .prop_map(
+                |(slots, spare, max_instances, max_step, pending, running, waiting, min, extra_max, desired_seed)| {
+                    let max = min + extra_max;
+                    let desired = min + desired_seed % (extra_max + 1);
+                    (
+                        Policy { slots, spare, max_instances, max_step, ..Policy::default() },
+                        Observation {
+                            queue: Queue { pending, running, waiting, pending_ages_s: vec![] },
+                            group: Group { min, max, desired, ..Group::default() },
+                        },
+                    )
+                },
+            )
+    }
+
+    proptest! {
+        #[test]
+        fn stays_within_min_and_max((policy, obs) in arb_case()) {
+            let p = plan(&policy, &obs, now());
+            prop_assert!(p.desired >= obs.group.min);
+            prop_assert!(p.desired <= obs.group.max);
+        }
+
+        #[test]
+        fn never_lowers_desired((policy, obs) in arb_case()) {
+            prop_assert!(plan(&policy, &obs, now()).desired >= obs.group.desired);
+        }
+
+        #[test]
+        fn monotone_in_pending((policy, obs) in arb_case(), more in 0u32..50) {
+            let mut bigger = obs.clone();
+            bigger.queue.pending += more;
+            prop_assert!(plan(&policy, &bigger, now()).desired >= plan(&policy, &obs, now()).desired);
+        }
+
+        #[test]
+        fn covers_demand_when_room((policy, obs) in arb_case()) {
+            let p = plan(&policy, &obs, now());
+            let cap = policy.max_instances.map_or(obs.group.max, |m| m.min(obs.group.max)).max(obs.group.min);
+            let needed = (obs.queue.pending + obs.queue.running).div_ceil(policy.slots);
+            if policy.max_step.is_none() {
+                prop_assert!(p.desired >= needed.min(cap));
+            }
+        }
+    }
+}
