@@ -1,7 +1,7 @@
-//! Forgejo adapter (being written; see the forges issue).
+//! Forgejo adapter (being written: see the forge issues).
 
 use super::{http::ForgeHttp, ForgeError, JobSource};
-use crate::config::PoolConfig;
+use crate::config::{ForgeConfig, PoolConfig};
 use crate::model::PoolJobs;
 use async_trait::async_trait;
 
@@ -12,7 +12,7 @@ pub struct Forgejo {
 }
 
 impl Forgejo {
-    pub fn new(http: ForgeHttp, _scope: crate::config::Scope) -> Self {
+    pub fn new(http: ForgeHttp, _forge: &ForgeConfig) -> Self {
         Forgejo { http }
     }
 }
@@ -20,6 +20,6 @@ impl Forgejo {
 #[async_trait]
 impl JobSource for Forgejo {
     async fn jobs(&self, _pool: &PoolConfig) -> Result<PoolJobs, ForgeError> {
-        Err(ForgeError::Other("not implemented yet".into()))
+        Err(ForgeError::Other("the forgejo adapter is not implemented yet".into()))
     }
 }

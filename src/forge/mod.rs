@@ -8,7 +8,13 @@ use async_trait::async_trait;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub mod buildkite;
+pub mod drone;
 pub mod forgejo;
+pub mod generic;
+pub mod gitea;
+pub mod github;
+pub mod gitlab;
 pub mod http;
 pub mod labels;
 pub mod woodpecker;
@@ -41,8 +47,13 @@ pub enum ForgeError {
 pub fn source_for(forge: &ForgeConfig) -> Result<Arc<dyn JobSource>, ForgeError> {
     let client = http::ForgeHttp::new(forge)?;
     Ok(match forge.kind {
-        ForgeKind::Woodpecker => Arc::new(woodpecker::Woodpecker::new(client)),
-        ForgeKind::Forgejo => Arc::new(forgejo::Forgejo::new(client, forge.scope.clone())),
-        other => return Err(ForgeError::Other(format!("forge {}: kind {other} is not supported yet", forge.name))),
+        ForgeKind::Woodpecker => Arc::new(woodpecker::Woodpecker::new(client, forge)),
+        ForgeKind::Forgejo => Arc::new(forgejo::Forgejo::new(client, forge)),
+        ForgeKind::Gitea => Arc::new(gitea::Gitea::new(client, forge)),
+        ForgeKind::Drone => Arc::new(drone::Drone::new(client, forge)),
+        ForgeKind::Buildkite => Arc::new(buildkite::Buildkite::new(client, forge)),
+        ForgeKind::Github => Arc::new(github::Github::new(client, forge)),
+        ForgeKind::Gitlab => Arc::new(gitlab::Gitlab::new(client, forge)),
+        ForgeKind::Generic => Arc::new(generic::Generic::new(client, forge)),
     })
 }

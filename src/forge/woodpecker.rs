@@ -1,7 +1,7 @@
-//! Woodpecker adapter (being written; see the forges issue).
+//! Woodpecker adapter (being written: see the forge issues).
 
 use super::{http::ForgeHttp, ForgeError, JobSource};
-use crate::config::PoolConfig;
+use crate::config::{ForgeConfig, PoolConfig};
 use crate::model::PoolJobs;
 use async_trait::async_trait;
 
@@ -12,7 +12,7 @@ pub struct Woodpecker {
 }
 
 impl Woodpecker {
-    pub fn new(http: ForgeHttp) -> Self {
+    pub fn new(http: ForgeHttp, _forge: &ForgeConfig) -> Self {
         Woodpecker { http }
     }
 }
@@ -20,6 +20,6 @@ impl Woodpecker {
 #[async_trait]
 impl JobSource for Woodpecker {
     async fn jobs(&self, _pool: &PoolConfig) -> Result<PoolJobs, ForgeError> {
-        Err(ForgeError::Other("not implemented yet".into()))
+        Err(ForgeError::Other("the woodpecker adapter is not implemented yet".into()))
     }
 }
