@@ -3,8 +3,9 @@
 //! building the `Edges` (forge clients, fleets) a tick talks to.
 
 use crate::cloud::asg::AsgFleet;
+use crate::cloud::command::CommandFleet;
 use crate::cloud::{Fleet, ParamError, ParamStore};
-use crate::config::{Config, ConfigError, RawConfig};
+use crate::config::{Config, ConfigError, FleetSpec, RawConfig};
 use crate::forge::{self, ForgeError, JobSource};
 use crate::tick::Edges;
 use std::collections::BTreeMap;
@@ -90,5 +91,22 @@ pub fn job_sources(config: &Config) -> (BTreeMap<String, Arc<dyn JobSource>>, Ve
 pub fn edges(config: &Config, sdk: &aws_config::SdkConfig) -> (Edges, Vec<ForgeError>) {
     let (sources, errors) = job_sources(config);
     let fleet: Arc<dyn Fleet> = Arc::new(AsgFleet::new(sdk));
-    (Edges { sources, fleet, command_fleets: BTreeMap::new() }, errors)
+    (Edges { sources, fleet, command_fleets: command_fleets(config) }, errors)
+}
+
+/// One `CommandFleet` per `fleet = command` pool, by pool name.
+pub fn command_fleets(config: &Config) -> BTreeMap<String, Arc<dyn Fleet>> {
+    config
+        .pools
+        .iter()
+        .filter_map(|pool| match &pool.fleet {
+            FleetSpec::Command { command, size_command, min_instances } => {
+                let max = pool.policy.max_instances.unwrap_or(*min_instances);
+                let fleet: Arc<dyn Fleet> =
+                    Arc::new(CommandFleet::new(&pool.name, command, size_command.as_deref(), *min_instances, max));
+                Some((pool.name.clone(), fleet))
+            }
+            FleetSpec::Asg { .. } => None,
+        })
+        .collect()
 }

@@ -277,7 +277,8 @@ pub async fn tick(config: &Config, edges: &Edges, now: DateTime<Utc>, apply: boo
                 Some(asg) => (&edges.fleet, asg),
                 None => (&edges.command_fleets[&pool.name], pool.name.as_str()),
             };
-            if let Err(e) = apply_pool(pool, fleet.as_ref(), group_name, &state, &planned, now).await {
+            if let Err(e) = apply_pool(pool, fleet.as_ref(), group_name, &state, &planned, obs.queue.pending, now).await
+            {
                 r.action = Action::Error;
                 r.desired_after = Some(state.group.desired);
                 r.error = Some(e.to_string());
@@ -297,11 +298,12 @@ async fn apply_pool(
     group: &str,
     state: &GroupState,
     planned: &Plan,
+    obs_pending: u32,
     now: DateTime<Utc>,
 ) -> Result<(), FleetError> {
     let mut tags = Vec::new();
     if planned.raises(&state.group) {
-        fleet.set_desired(group, planned.desired).await?;
+        fleet.raise(group, planned.desired, obs_pending).await?;
         tags.push((TAG_LAST_SCALE_OUT.to_string(), now.to_rfc3339_opts(SecondsFormat::Secs, true)));
     }
     if pool.asg().is_some() {
@@ -474,6 +476,29 @@ mod tests {
         let cfg = config(&[("linux", "wp", "nope")]);
         let report = tick(&cfg, &edges(fleet, FakeSource(BTreeMap::new())), now(), true).await.unwrap();
         assert!(report.pools[0].error.as_deref().unwrap().contains("Auto Scaling Group nope not found"));
+    }
+
+    #[tokio::test]
+    async fn a_command_fleet_raises_a_fake_clouds_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let size = dir.path().join("size");
+        std::fs::write(&size, "0").unwrap();
+        let text = format!(
+            "[forges.wp]\nkind = \"woodpecker\"\nurl = \"http://127.0.0.1:1\"\ntoken = \"t\"\n\
+             [pools.hz]\nforge = \"wp\"\nfleet = \"command\"\nmax_instances = 5\n\
+             command = \"echo $FORGE_SCALER_SIZE > {0}\"\nsize_command = \"cat {0}\"\n",
+            size.display()
+        );
+        let cfg = Config::from_toml(&text, |_| None).unwrap();
+        let source = FakeSource([("hz".to_string(), Ok(jobs(&["1", "2", "3"])))].into());
+        let mut e = edges(Arc::new(MemoryFleet::new()), source);
+        e.command_fleets = crate::app::command_fleets(&cfg);
+        let report = tick(&cfg, &e, now(), true).await.unwrap();
+        assert_eq!(report.pools[0].action, Action::Raise, "{report:?}");
+        assert_eq!(std::fs::read_to_string(&size).unwrap().trim(), "3");
+        let again = tick(&cfg, &e, now(), true).await.unwrap();
+        assert_eq!(again.pools[0].action, Action::None);
+        assert_eq!(again.pools[0].desired_before, Some(3));
     }
 
     #[tokio::test]

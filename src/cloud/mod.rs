@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 
 pub mod asg;
+pub mod command;
 pub mod memory;
 pub mod ssm;
 
@@ -50,6 +51,11 @@ pub trait Fleet: Send + Sync {
     async fn describe(&self, groups: &[String]) -> Result<BTreeMap<String, GroupState>, FleetError>;
     /// Raises a group's desired capacity (the caller has clamped it).
     async fn set_desired(&self, group: &str, desired: u32) -> Result<(), FleetError>;
+    /// Raises capacity knowing how many jobs are queued (command fleets pass it on).
+    async fn raise(&self, group: &str, desired: u32, queued: u32) -> Result<(), FleetError> {
+        let _ = queued;
+        self.set_desired(group, desired).await
+    }
     /// Creates or updates tags on a group.
     async fn set_tags(&self, group: &str, tags: &[(String, String)]) -> Result<(), FleetError>;
 }
