@@ -5,12 +5,13 @@
 use crate::cloud::{Fleet, FleetError, GroupState, TAG_BOOT_TIMEOUT, TAG_IDLE_TIMEOUT, TAG_LAST_SCALE_OUT};
 use crate::config::{Config, IdleTimeout, PoolConfig};
 use crate::forge::JobSource;
-use crate::model::{Observation, Plan, PoolJobs, Queue};
+use crate::model::{JobRef, Observation, Plan, PoolJobs, Queue, Reason};
 use crate::plan::plan;
 use crate::policy::Policy;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -143,7 +144,7 @@ fn report(pool: String, forge: String, asg: String, obs: &Observation, planned: 
         pool,
         forge,
         asg,
-        pending: Some(obs.queue.pending),
+        pending: Some(obs.queue.pending - unschedulable(planned)),
         running: Some(obs.queue.running),
         waiting: Some(obs.queue.waiting),
         desired_before: Some(obs.group.desired),
@@ -155,6 +156,21 @@ fn report(pool: String, forge: String, asg: String, obs: &Observation, planned: 
         observation: Some(obs.clone()),
         plan: Some(planned.clone()),
         poll_hint: None,
+    }
+}
+
+/// Pending jobs the planner left out as unschedulable.
+fn unschedulable(planned: &Plan) -> u32 {
+    planned.reasons.iter().map(|r| if let Reason::Unschedulable { jobs, .. } = r { *jobs } else { 0 }).sum()
+}
+
+/// "a, b, c" or "a, b, ... (12 in all)".
+fn name_jobs(ids: &[String]) -> String {
+    const SHOWN: usize = 5;
+    if ids.len() <= SHOWN {
+        ids.join(", ")
+    } else {
+        format!("{}, ... ({} in all)", ids[..SHOWN].join(", "), ids.len())
     }
 }
 
@@ -219,7 +235,7 @@ pub async fn tick(config: &Config, edges: &Edges, now: DateTime<Utc>, apply: boo
     let groups = groups.map_err(TickError::Describe)?;
 
     // De-duplicate: a job two pools could serve counts once, for the first pool by name.
-    let mut seen: HashSet<(String, String)> = HashSet::new();
+    let mut seen: HashMap<(String, String), String> = HashMap::new();
     let mut reports = Vec::with_capacity(config.pools.len());
     for ((pool, jobs), command_group) in config.pools.iter().zip(jobs).zip(command_groups) {
         let state: Result<GroupState, String> = match (pool.asg(), command_group) {
@@ -246,22 +262,48 @@ pub async fn tick(config: &Config, edges: &Edges, now: DateTime<Utc>, apply: boo
                 continue;
             }
         };
-        let mut fresh = |list: &[crate::model::JobRef]| -> Vec<crate::model::JobRef> {
-            list.iter()
-                .filter(|j| match &j.id {
-                    Some(id) => seen.insert((pool.forge.clone(), id.clone())),
-                    None => true,
-                })
-                .cloned()
-                .collect()
+        let mut duplicates: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut fresh = |list: &[JobRef]| -> Vec<JobRef> {
+            let mut kept = Vec::with_capacity(list.len());
+            for job in list {
+                if let Some(id) = &job.id {
+                    match seen.entry((pool.forge.clone(), id.clone())) {
+                        Entry::Occupied(first) => {
+                            duplicates.entry(first.get().clone()).or_default().push(id.clone());
+                            continue;
+                        }
+                        Entry::Vacant(slot) => {
+                            slot.insert(pool.name.clone());
+                        }
+                    }
+                }
+                kept.push(job.clone());
+            }
+            kept
         };
         let pending = fresh(&jobs.pending);
         let running = fresh(&jobs.running);
         let mut reasons_extra = Vec::new();
-        let dropped = (jobs.pending.len() + jobs.running.len()) - (pending.len() + running.len());
-        if dropped > 0 {
+        for (first_pool, ids) in &duplicates {
+            reasons_extra.push(format!("job(s) {} already counted for pool {first_pool}", name_jobs(ids)));
+        }
+        let threshold = chrono::Duration::from_std(pool.policy.unschedulable_after).unwrap_or(chrono::Duration::MAX);
+        let stale: Vec<String> = pending
+            .iter()
+            .filter(|j| j.created.is_some_and(|c| now.signed_duration_since(c) > threshold))
+            .map(|j| j.id.clone().unwrap_or_else(|| "?".into()))
+            .collect();
+        if !stale.is_empty() {
+            tracing::warn!(
+                target: "forge_scaler::tick",
+                pool = %pool.name,
+                jobs = ?stale,
+                "pending jobs look unschedulable: no agent takes them (labels, a broken image?)"
+            );
             reasons_extra.push(format!(
-                "{dropped} job(s) already counted for an earlier pool (by name) that can also take them"
+                "job(s) {} pending longer than {}: not counted",
+                name_jobs(&stale),
+                humantime::format_duration(pool.policy.unschedulable_after)
             ));
         }
         let obs =
@@ -467,7 +509,23 @@ mod tests {
         assert_eq!(report.pools[0].pool, "alpha");
         assert_eq!(report.pools[0].pending, Some(2));
         assert_eq!(report.pools[1].pending, Some(2));
-        assert!(report.pools[1].reasons[0].contains("already counted"));
+        assert_eq!(report.pools[1].reasons[0], "job(s) 2 already counted for pool alpha");
+    }
+
+    #[tokio::test]
+    async fn unschedulable_jobs_are_named_and_not_counted() {
+        let fleet = Arc::new(MemoryFleet::new().with_group("ci-linux", 0, 10, 0));
+        let old = now() - chrono::Duration::hours(2);
+        let queue = PoolJobs {
+            pending: vec![JobRef::with_id("old-1", Some(old)), JobRef::with_id("new-1", Some(now()))],
+            ..PoolJobs::default()
+        };
+        let source = FakeSource([("linux".to_string(), Ok(queue))].into());
+        let cfg = config(&[("linux", "wp", "ci-linux")]);
+        let report = tick(&cfg, &edges(fleet, source), now(), false).await.unwrap();
+        assert_eq!(report.pools[0].pending, Some(1));
+        assert_eq!(report.pools[0].desired_after, Some(1));
+        assert!(report.pools[0].reasons.iter().any(|r| r == "job(s) old-1 pending longer than 30m: not counted"));
     }
 
     #[tokio::test]
