@@ -153,6 +153,46 @@ pub fn redact(url: &Url) -> String {
     u.to_string()
 }
 
+/// The target of the `Link: <...>; rel="next"` header, if any (GitHub, GitLab, Gitea).
+pub fn next_link(headers: &HeaderMap) -> Option<String> {
+    headers.get_all(reqwest::header::LINK).iter().filter_map(|v| v.to_str().ok()).find_map(link_with_rel_next)
+}
+
+fn link_with_rel_next(value: &str) -> Option<String> {
+    // `<url>; rel="next", <url>; rel="last"`: URLs never contain `>` unescaped.
+    value.split('<').skip(1).find_map(|part| {
+        let (target, params) = part.split_once('>')?;
+        let is_next = params
+            .split(',')
+            .next()
+            .unwrap_or("")
+            .split(';')
+            .filter_map(|p| p.trim().strip_prefix("rel="))
+            .any(|rel| rel.trim_matches('"').split_whitespace().any(|r| r.eq_ignore_ascii_case("next")));
+        is_next.then(|| target.trim().to_string())
+    })
+}
+
+/// A pagination link resolved against `current`, then moved onto the origin (scheme, host,
+/// port) of `base`: a forge behind a proxy often advertises its public name, and the auth
+/// header must never travel to any host but the configured one.
+pub fn follow_link(base: &Url, current: &Url, link: &str) -> Result<Url, ForgeError> {
+    let mut target = current
+        .join(link)
+        .map_err(|e| ForgeError::Decode { url: redact(current), message: format!("bad pagination link: {e}") })?;
+    if target.origin() != base.origin() {
+        target
+            .set_scheme(base.scheme())
+            .and_then(|_| target.set_host(base.host_str()).map_err(|_| ()))
+            .and_then(|_| target.set_port(base.port()))
+            .map_err(|_| ForgeError::Decode {
+                url: redact(current),
+                message: "pagination link cannot be moved onto the configured host".to_string(),
+            })?;
+    }
+    Ok(target)
+}
+
 fn excerpt(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(body);
     let one_line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -186,6 +226,32 @@ fn transport_message(e: reqwest::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn next_link_finds_rel_next_among_others() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            reqwest::header::LINK,
+            HeaderValue::from_static(
+                "<https://x.test/a?page=1>; rel=\"prev\", <https://x.test/a?page=3>; rel=\"next\", <https://x.test/a?page=9>; rel=\"last\"",
+            ),
+        );
+        assert_eq!(next_link(&h).as_deref(), Some("https://x.test/a?page=3"));
+        h.insert(reqwest::header::LINK, HeaderValue::from_static("<https://x.test/a?page=9>; rel=\"last\""));
+        assert_eq!(next_link(&h), None);
+        assert_eq!(next_link(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn follow_link_stays_on_the_configured_host() {
+        let base = Url::parse("http://127.0.0.1:8080/gitlab/").unwrap();
+        let current = Url::parse("http://127.0.0.1:8080/gitlab/api/v4/projects/1/jobs?page=1").unwrap();
+        let next =
+            follow_link(&base, &current, "https://gitlab.example.com/gitlab/api/v4/projects/1/jobs?page=2").unwrap();
+        assert_eq!(next.as_str(), "http://127.0.0.1:8080/gitlab/api/v4/projects/1/jobs?page=2");
+        let relative = follow_link(&base, &current, "jobs?page=3").unwrap();
+        assert_eq!(relative.as_str(), "http://127.0.0.1:8080/gitlab/api/v4/projects/1/jobs?page=3");
+    }
 
     #[test]
     fn redact_hides_query_tokens_and_userinfo() {
