@@ -907,3 +907,42 @@ async fn github_more_requests_than_max_requests_per_tick_is_an_error() {
     assert_clear(&err, "/actions/runs/3/jobs", &["max_requests_per_tick = 4"]);
     assert_eq!(server.received_requests().await.unwrap().len(), 4);
 }
+
+#[tokio::test]
+async fn github_pools_of_one_forge_in_one_tick_share_answers_through_the_etag_cache() {
+    let server = MockServer::start().await;
+    for status in ["queued", "in_progress"] {
+        let etag = format!("\"runs-{status}\"");
+        Mock::given(path(runs_path()))
+            .and(query_param("status", status))
+            .and(header("if-none-match", etag.as_str()))
+            .respond_with(ResponseTemplate::new(304))
+            .with_priority(1)
+            .mount(&server)
+            .await;
+        let ids: &[u64] = if status == "queued" { &[5] } else { &[] };
+        mount_runs(&server, status, gh_runs(ids).insert_header("etag", etag.as_str())).await;
+    }
+    Mock::given(path(jobs_path(5)))
+        .and(header("if-none-match", "\"jobs-5\""))
+        .respond_with(ResponseTemplate::new(304))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(path(jobs_path(5)))
+        .respond_with(
+            gh_jobs(&[gh_job(1, "queued", &["linux"]), gh_job(2, "queued", &["linux", "gpu"])])
+                .insert_header("etag", "\"jobs-5\""),
+        )
+        .mount(&server)
+        .await;
+    let (source, linux) = github(&server, &[], "linux");
+    let mut gpu = linux.clone();
+    gpu.labels = Some(vec!["linux".into(), "gpu".into()]);
+    // Both pools observed concurrently, as the tick does.
+    let (a, b) = futures::join!(source.jobs(&linux), source.jobs(&gpu));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!((a.pending.len(), b.pending.len()), (1, 2));
+    assert_eq!(a.requests + b.requests, 3, "the second pool's requests were free 304s");
+    assert_eq!(server.received_requests().await.unwrap().len(), 6);
+}

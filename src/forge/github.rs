@@ -33,6 +33,9 @@ pub struct Github {
     repos: Vec<String>,
     max_requests_per_tick: u32,
     state: Mutex<State>,
+    /// Pools of this forge read one after another, so the second pool of a tick finds the
+    /// first one's answers in the ETag cache and its requests are free 304s.
+    one_pool_at_a_time: tokio::sync::Mutex<()>,
 }
 
 #[derive(Default)]
@@ -57,6 +60,7 @@ impl Github {
             repos: forge.repos.clone(),
             max_requests_per_tick: forge.max_requests_per_tick,
             state: Mutex::new(State::default()),
+            one_pool_at_a_time: tokio::sync::Mutex::new(()),
         }
     }
 }
@@ -252,6 +256,7 @@ impl Github {
 #[async_trait]
 impl JobSource for Github {
     async fn jobs(&self, pool: &PoolConfig) -> Result<PoolJobs, ForgeError> {
+        let _turn = self.one_pool_at_a_time.lock().await;
         self.prune_cache();
         let runner_labels = pool.labels.clone().unwrap_or_default();
         let mut budget = Budget { spent: 0, max: self.max_requests_per_tick };
