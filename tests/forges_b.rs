@@ -129,7 +129,7 @@ async fn buildkite_absent_counts_mean_zero() {
 }
 
 #[tokio::test]
-async fn buildkite_missing_waiting_means_zero_and_waiting_is_not_demand() {
+async fn buildkite_waiting_jobs_are_not_demand() {
     let server = MockServer::start().await;
     Mock::given(path("/v3/metrics/queue"))
         .and(query_param("name", "deploy"))
@@ -139,6 +139,33 @@ async fn buildkite_missing_waiting_means_zero_and_waiting_is_not_demand() {
     let (source, pool) = buildkite(&server, Some("deploy")).await;
     let jobs = source.jobs(&pool).await.unwrap();
     assert_eq!((jobs.pending.len(), jobs.running.len(), jobs.waiting), (0, 0, 4));
+}
+
+#[tokio::test]
+async fn buildkite_official_fixtures_omit_waiting_which_means_zero() {
+    let server = MockServer::start().await;
+    Mock::given(path("/v3/metrics/queue"))
+        .and(query_param("name", "deploy"))
+        .respond_with(json(fixture("buildkite", "metrics_queue.deploy.testfixture.json")))
+        .mount(&server)
+        .await;
+    let (source, pool) = buildkite(&server, Some("deploy")).await;
+    let jobs = source.jobs(&pool).await.unwrap();
+    assert_eq!((jobs.pending.len(), jobs.running.len(), jobs.waiting), (3, 1, 0));
+}
+
+#[tokio::test]
+async fn buildkite_cluster_token_answer_with_cluster_name_is_read() {
+    let server = MockServer::start().await;
+    Mock::given(path("/v3/metrics/queue"))
+        .respond_with(json(
+            r#"{"agents":{"idle":0,"busy":0,"total":0},"jobs":{"scheduled":2,"running":0,"waiting":3,"total":2},"organization":{"slug":"buildkite"},"cluster":{"name":"Default cluster"}}"#.to_string(),
+        ))
+        .mount(&server)
+        .await;
+    let (source, pool) = buildkite(&server, Some("linux")).await;
+    let jobs = source.jobs(&pool).await.unwrap();
+    assert_eq!((jobs.pending.len(), jobs.running.len(), jobs.waiting), (2, 0, 3));
 }
 
 #[tokio::test]
@@ -352,6 +379,10 @@ async fn gitlab_counts_pending_and_running_jobs_whose_tags_the_runner_has() {
             gitlab_job(3, "running", &["aws"]),
             gitlab_job(4, "pending", &["docker", "gpu"]),
             gitlab_job(5, "running", &["windows"]),
+            gitlab_job(6, "created", &["docker"]),
+            gitlab_job(7, "waiting_for_resource", &["docker"]),
+            gitlab_job(8, "manual", &["docker"]),
+            gitlab_job(9, "scheduled", &["docker"]),
         ]))
         .expect(1)
         .mount(&server)
@@ -435,6 +466,27 @@ async fn gitlab_offset_pagination_follows_x_next_page() {
     let (source, pool) = gitlab(&server, "1", &[("run_untagged", "true")]);
     let jobs = source.jobs(&pool).await.unwrap();
     assert_eq!((jobs.pending.len(), jobs.running.len(), jobs.requests), (2, 1, 2));
+}
+
+#[tokio::test]
+async fn gitlab_above_10000_records_totals_are_omitted_and_x_next_page_still_leads() {
+    let server = MockServer::start().await;
+    Mock::given(path("/api/v4/projects/1/jobs"))
+        .and(query_param_is_missing("page"))
+        .respond_with(
+            jobs_page(&[gitlab_job(9, "pending", &[])]).insert_header("x-next-page", "2").insert_header("x-page", "1"),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(path("/api/v4/projects/1/jobs"))
+        .and(query_param("page", "2"))
+        .respond_with(jobs_page(&[gitlab_job(8, "pending", &[])]).insert_header("x-page", "2"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let (source, pool) = gitlab(&server, "1", &[("run_untagged", "true")]);
+    let jobs = source.jobs(&pool).await.unwrap();
+    assert_eq!((jobs.pending.len(), jobs.requests), (2, 2));
 }
 
 #[tokio::test]
@@ -694,7 +746,7 @@ async fn github_labels_nothing_implied_and_case_insensitive() {
 }
 
 #[tokio::test]
-async fn github_only_custom_labels_and_empty_labels_fixtures() {
+async fn github_labels_may_be_an_empty_list() {
     let server = MockServer::start().await;
     mount_runs(&server, "queued", gh_runs(&[1, 2])).await;
     mount_runs(&server, "in_progress", json(fixture("github", "actions_runs.empty.keda_testfixture.json"))).await;
