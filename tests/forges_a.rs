@@ -7,7 +7,7 @@ use forge_scaler::config::{Config, PoolConfig};
 use forge_scaler::forge::{source_for, ForgeError, JobSource};
 use forge_scaler::model::{JobRef, PoolJobs};
 use std::sync::Arc;
-use wiremock::matchers::{header, method, path};
+use wiremock::matchers::{header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const TOKEN: &str = "tok-SECRET-4f9a7c";
@@ -228,4 +228,180 @@ async fn woodpecker_base_url_with_a_path_prefix() {
     let (source, pool) = setup("woodpecker", &format!("{}/ci", server.uri()), "", r#"labels = "platform=linux/amd64""#);
     let jobs = source.jobs(&pool).await.unwrap();
     assert_eq!(jobs.pending.len(), 1);
+}
+
+// ---------------------------------------------------------------- Forgejo
+
+const FJ_NULL: &str = include_str!("fixtures/forges/forgejo/runners_jobs.empty_null.derived.json");
+const FJ_V11: &str = include_str!("fixtures/forges/forgejo/runners_jobs.v11.assembled.json");
+const FJ_V17: &str = include_str!("fixtures/forges/forgejo/runners_jobs.v17_main.assembled.json");
+const FJ_ADMIN: &str = "/api/v1/admin/actions/runners/jobs";
+const FJ_ADMIN_LEGACY: &str = "/api/v1/admin/runners/jobs";
+
+/// Serves `body` at the admin path with the token header and the given `labels` query.
+async fn forgejo(body: &str, labels_query: &str, pool_extra: &str) -> PoolJobs {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(FJ_ADMIN))
+        .and(query_param("labels", labels_query))
+        .and(header("authorization", format!("token {TOKEN}").as_str()))
+        .respond_with(json(body))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let (source, pool) = setup("forgejo", &server.uri(), "", pool_extra);
+    source.jobs(&pool).await.expect("forgejo jobs read")
+}
+
+#[tokio::test]
+async fn forgejo_null_body_means_no_jobs() {
+    let jobs = forgejo(FJ_NULL, "ubuntu-latest", r#"labels = "ubuntu-latest""#).await;
+    assert_eq!((jobs.pending.len(), jobs.running.len(), jobs.waiting, jobs.requests), (0, 0, 0, 1));
+}
+
+#[tokio::test]
+async fn forgejo_v11_shape_with_null_needs_is_read() {
+    let jobs = forgejo(FJ_V11, "ubuntu-latest", r#"labels = "ubuntu-latest""#).await;
+    assert_eq!(jobs.pending, vec![JobRef::with_id("393", None)]);
+}
+
+#[tokio::test]
+async fn forgejo_v15_run_id_attempt_handle_are_ignored() {
+    let jobs = forgejo(FJ_V17, "ubuntu-latest", r#"labels = "ubuntu-latest""#).await;
+    assert_eq!(ids(&jobs.pending), ["393"]);
+    assert!(jobs.running.is_empty());
+}
+
+#[tokio::test]
+async fn forgejo_waiting_means_queued_for_a_runner_and_running_is_running() {
+    let body = r#"[
+      {"id":1,"repo_id":1,"owner_id":1,"name":"a","needs":null,"runs_on":["docker"],"task_id":0,"status":"waiting"},
+      {"id":2,"repo_id":1,"owner_id":1,"name":"b","needs":["a"],"runs_on":["docker"],"task_id":51,"status":"running"}
+    ]"#;
+    let jobs = forgejo(body, "docker", r#"labels = "docker""#).await;
+    assert_eq!(ids(&jobs.pending), ["1"]);
+    assert_eq!(ids(&jobs.running), ["2"]);
+    assert_eq!(jobs.waiting, 0);
+}
+
+#[tokio::test]
+async fn forgejo_blocked_is_never_demand() {
+    // The server never returns blocked jobs; if one appears it is not pending.
+    let body = r#"[{"id":3,"runs_on":["docker"],"status":"blocked"}]"#;
+    let jobs = forgejo(body, "docker", r#"labels = "docker""#).await;
+    assert!(jobs.pending.is_empty() && jobs.running.is_empty());
+}
+
+#[tokio::test]
+async fn forgejo_runner_labels_sent_by_name_and_checked_again() {
+    // `name:docker://image` labels are sent by name; a server that ignores the filter
+    // (older builds) still only yields jobs whose runs_on the runner has.
+    let body = r#"[
+      {"id":1,"runs_on":["ubuntu-latest"],"status":"waiting"},
+      {"id":2,"runs_on":["ubuntu-latest","gpu"],"status":"waiting"},
+      {"id":3,"runs_on":[],"status":"waiting"},
+      {"id":4,"runs_on":["docker"],"status":"running"}
+    ]"#;
+    let jobs = forgejo(body, "docker,ubuntu-latest", r#"labels = ["ubuntu-latest:docker://node:20", "docker"]"#).await;
+    assert_eq!(ids(&jobs.pending), ["1", "3"]);
+    assert_eq!(ids(&jobs.running), ["4"]);
+}
+
+#[tokio::test]
+async fn forgejo_absent_labels_send_an_empty_filter() {
+    // `labels=` (empty) asks only for jobs with empty runs_on.
+    let body = r#"[{"id":3,"runs_on":[],"status":"waiting"},{"id":1,"runs_on":["docker"],"status":"waiting"}]"#;
+    let jobs = forgejo(body, "", "").await;
+    assert_eq!(ids(&jobs.pending), ["3"]);
+}
+
+#[tokio::test]
+async fn forgejo_admin_404_falls_back_to_the_legacy_path_and_remembers_it() {
+    let server = MockServer::start().await;
+    Mock::given(path(FJ_ADMIN))
+        .respond_with(ResponseTemplate::new(404).set_body_string("Not Found"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(path(FJ_ADMIN_LEGACY))
+        .and(header("authorization", format!("token {TOKEN}").as_str()))
+        .and(query_param("labels", "ubuntu-latest"))
+        .respond_with(json(FJ_V11))
+        .expect(2)
+        .mount(&server)
+        .await;
+    let (source, pool) = setup("forgejo", &server.uri(), r#"scope = "admin""#, r#"labels = "ubuntu-latest""#);
+    let first = source.jobs(&pool).await.unwrap();
+    assert_eq!((ids(&first.pending), first.requests), (vec!["393"], 2));
+    let second = source.jobs(&pool).await.unwrap();
+    assert_eq!((ids(&second.pending), second.requests), (vec!["393"], 1), "the working path is asked first");
+}
+
+#[tokio::test]
+async fn forgejo_both_admin_paths_404_is_a_clear_error() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET")).respond_with(ResponseTemplate::new(404)).mount(&server).await;
+    let (source, pool) = setup("forgejo", &server.uri(), "", "");
+    let err = source.jobs(&pool).await.unwrap_err();
+    let text = error_text(&err, FJ_ADMIN_LEGACY);
+    assert!(text.contains(FJ_ADMIN) && text.contains("404") && text.contains("Forgejo 11"), "{text}");
+}
+
+#[tokio::test]
+async fn forgejo_non_admin_scopes_do_not_fall_back() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET")).respond_with(ResponseTemplate::new(404)).mount(&server).await;
+    let (source, pool) = setup("forgejo", &server.uri(), r#"scope = "org:acme""#, "");
+    let err = source.jobs(&pool).await.unwrap_err();
+    assert!(matches!(err, ForgeError::Status { status: 404, .. }), "{err:?}");
+    assert_eq!(server.received_requests().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn forgejo_each_scope_has_its_path() {
+    for (scope, want) in [
+        ("admin", FJ_ADMIN),
+        ("org:acme", "/api/v1/orgs/acme/actions/runners/jobs"),
+        ("repo:acme/app", "/api/v1/repos/acme/app/actions/runners/jobs"),
+        ("user", "/api/v1/user/actions/runners/jobs"),
+    ] {
+        let server = MockServer::start().await;
+        Mock::given(method("GET")).and(path(want)).respond_with(json(FJ_V11)).expect(1).mount(&server).await;
+        let (source, pool) =
+            setup("forgejo", &server.uri(), &format!("scope = \"{scope}\""), r#"labels = "ubuntu-latest""#);
+        let jobs = source.jobs(&pool).await.unwrap_or_else(|e| panic!("scope {scope}: {e}"));
+        assert_eq!(ids(&jobs.pending), ["393"], "scope {scope}");
+    }
+}
+
+#[tokio::test]
+async fn forgejo_401_is_an_unauthorized_error_without_the_token() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(401).set_body_string(r#"{"message":"token is required"}"#))
+        .mount(&server)
+        .await;
+    let (source, pool) = setup("forgejo", &server.uri(), "", "");
+    let err = source.jobs(&pool).await.unwrap_err();
+    assert!(matches!(err, ForgeError::Unauthorized { status: 401, .. }), "{err:?}");
+    error_text(&err, FJ_ADMIN);
+}
+
+#[tokio::test]
+async fn forgejo_malformed_json_is_a_decode_error() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET")).respond_with(json("<html>login</html>")).mount(&server).await;
+    let (source, pool) = setup("forgejo", &server.uri(), "", "");
+    let err = source.jobs(&pool).await.unwrap_err();
+    assert!(matches!(err, ForgeError::Decode { .. }), "{err:?}");
+    error_text(&err, FJ_ADMIN);
+}
+
+#[tokio::test]
+async fn forgejo_connection_refused_is_a_transport_error() {
+    let url = refused_url();
+    let (source, pool) = setup("forgejo", &url, "", "");
+    let err = source.jobs(&pool).await.unwrap_err();
+    assert!(matches!(err, ForgeError::Transport { .. }), "{err:?}");
+    error_text(&err, &url);
 }

@@ -193,6 +193,20 @@ pub fn follow_link(base: &Url, current: &Url, link: &str) -> Result<Url, ForgeEr
     Ok(target)
 }
 
+/// A job id as forges send it, a JSON string or number, as text; anything else is no id.
+pub fn json_id(value: &serde_json::Value) -> Option<String> {
+    match value {
+        serde_json::Value::String(s) if !s.is_empty() => Some(s.clone()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// A creation time given as Unix seconds; 0, negative or non-numbers are no time.
+pub fn json_unix_seconds(value: &serde_json::Value) -> Option<chrono::DateTime<chrono::Utc>> {
+    value.as_i64().filter(|s| *s > 0).and_then(|s| chrono::DateTime::from_timestamp(s, 0))
+}
+
 fn excerpt(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(body);
     let one_line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");

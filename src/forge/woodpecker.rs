@@ -2,11 +2,11 @@
 //! filtered by Woodpecker's own label rule. Owns the queue wire types; must not count
 //! `stats` (they ignore labels) nor treat `waiting_on_deps` as demand.
 
-use super::{http::ForgeHttp, labels, ForgeError, JobSource};
+use super::http::{self, ForgeHttp};
+use super::{labels, ForgeError, JobSource};
 use crate::config::{ForgeConfig, PoolConfig};
 use crate::model::{JobRef, PoolJobs};
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -63,13 +63,7 @@ impl Task {
     }
 
     fn job_ref(&self) -> JobRef {
-        let id = match &self.id {
-            Value::String(s) if !s.is_empty() => Some(s.clone()),
-            Value::Number(n) => Some(n.to_string()),
-            _ => None,
-        };
-        let created = self.created.as_i64().filter(|s| *s > 0).and_then(|s| DateTime::<Utc>::from_timestamp(s, 0));
-        JobRef { id, created }
+        JobRef { id: http::json_id(&self.id), created: http::json_unix_seconds(&self.created) }
     }
 }
 
@@ -101,6 +95,7 @@ impl JobSource for Woodpecker {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::DateTime;
 
     fn info(json: &str) -> QueueInfo {
         serde_json::from_str(json).unwrap()
