@@ -998,3 +998,26 @@ async fn github_pools_of_one_forge_in_one_tick_share_answers_through_the_etag_ca
     assert_eq!(a.requests + b.requests, 3, "the second pool's requests were free 304s");
     assert_eq!(server.received_requests().await.unwrap().len(), 6);
 }
+
+#[tokio::test]
+async fn gitlab_exactly_max_requests_per_tick_pages_is_enough() {
+    let server = MockServer::start().await;
+    Mock::given(path("/api/v4/projects/1/jobs"))
+        .and(query_param_is_missing("page"))
+        .respond_with(jobs_page(&[gitlab_job(1, "pending", &[])]).insert_header("x-next-page", "2"))
+        .mount(&server)
+        .await;
+    Mock::given(path("/api/v4/projects/1/jobs"))
+        .and(query_param("page", "2"))
+        .respond_with(jobs_page(&[gitlab_job(2, "pending", &[])]).insert_header("x-next-page", ""))
+        .mount(&server)
+        .await;
+    let (source, pool) = setup(
+        "gitlab",
+        &server.uri(),
+        &[("projects", "1"), ("max_requests_per_tick", "2")],
+        &[("run_untagged", "true")],
+    );
+    let jobs = source.jobs(&pool).await.unwrap();
+    assert_eq!((jobs.pending.len(), jobs.requests), (2, 2));
+}
