@@ -1021,3 +1021,22 @@ async fn gitlab_exactly_max_requests_per_tick_pages_is_enough() {
     let jobs = source.jobs(&pool).await.unwrap();
     assert_eq!((jobs.pending.len(), jobs.requests), (2, 2));
 }
+
+#[tokio::test]
+async fn github_secondary_limit_403_without_headers_waits_a_minute() {
+    let server = MockServer::start().await;
+    Mock::given(path(runs_path()))
+        .respond_with(ResponseTemplate::new(403).insert_header("x-ratelimit-remaining", "4000").set_body_string(
+            r#"{"message":"You have exceeded a secondary rate limit. Please wait a few minutes before you try again."}"#,
+        ))
+        .mount(&server)
+        .await;
+    let (source, pool) = github(&server, &[], "linux");
+    let err = source.jobs(&pool).await.unwrap_err();
+    assert!(
+        matches!(err, ForgeError::RateLimited { reset_in, .. } if reset_in > Duration::from_secs(50) && reset_in <= Duration::from_secs(60)),
+        "{err:?}"
+    );
+    assert!(matches!(source.jobs(&pool).await.unwrap_err(), ForgeError::RateLimited { .. }));
+    assert_eq!(server.received_requests().await.unwrap().len(), 1);
+}

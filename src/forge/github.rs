@@ -124,8 +124,9 @@ impl RateLimit {
 /// `now`; `None` when the answer does not spend the limit. A 403/429 with no remaining
 /// quota, or with `Retry-After`, blocks until the reset (or for the retry delay); a 429
 /// saying neither blocks for `DEFAULT_RATE_LIMIT_PAUSE`. A success that leaves no quota
-/// blocks until the reset, so the next tick does not earn a 403.
-pub fn blocked_until(status: u16, limit: RateLimit, now: SystemTime) -> Option<SystemTime> {
+/// blocks until the reset, so the next tick does not earn a 403. A 403 whose message says
+/// "rate limit" (GitHub's secondary limits) waits a minute, as GitHub asks.
+pub fn blocked_until(status: u16, limit: RateLimit, says_rate_limit: bool, now: SystemTime) -> Option<SystemTime> {
     let at_reset = limit.reset_epoch_s.map(|s| UNIX_EPOCH + Duration::from_secs(s));
     let after_retry = limit.retry_after_s.map(|s| now + Duration::from_secs(s));
     let spent = limit.remaining == Some(0);
@@ -133,6 +134,7 @@ pub fn blocked_until(status: u16, limit: RateLimit, now: SystemTime) -> Option<S
         403 | 429 if limit.retry_after_s.is_some() => after_retry,
         403 | 429 if spent => Some(at_reset.unwrap_or(now + DEFAULT_RATE_LIMIT_PAUSE)),
         429 => Some(now + DEFAULT_RATE_LIMIT_PAUSE),
+        403 if says_rate_limit => Some(now + DEFAULT_RATE_LIMIT_PAUSE),
         200..=299 if spent => at_reset,
         _ => None,
     }
@@ -183,7 +185,8 @@ impl Github {
         let (status, headers, body) = self.http.get_raw(url, &extra).await?;
         let now = SystemTime::now();
         let limit = RateLimit::from_headers(&headers);
-        let block = blocked_until(status, limit, now);
+        let says_rate_limit = status == 403 && String::from_utf8_lossy(&body).to_lowercase().contains("rate limit");
+        let block = blocked_until(status, limit, says_rate_limit, now);
         let mut state = self.state.lock().expect("github state lock");
         if let Some(until) = block {
             state.blocked_until = Some(until);
@@ -328,20 +331,22 @@ mod tests {
     fn rate_limit_spent_blocks_until_the_reset() {
         let now = UNIX_EPOCH + Duration::from_secs(1_000);
         let spent = RateLimit { remaining: Some(0), reset_epoch_s: Some(2_800), retry_after_s: None };
-        assert_eq!(blocked_until(403, spent, now), Some(UNIX_EPOCH + Duration::from_secs(2_800)));
-        assert_eq!(blocked_until(429, spent, now), Some(UNIX_EPOCH + Duration::from_secs(2_800)));
-        assert_eq!(blocked_until(200, spent, now), Some(UNIX_EPOCH + Duration::from_secs(2_800)));
+        assert_eq!(blocked_until(403, spent, false, now), Some(UNIX_EPOCH + Duration::from_secs(2_800)));
+        assert_eq!(blocked_until(429, spent, false, now), Some(UNIX_EPOCH + Duration::from_secs(2_800)));
+        assert_eq!(blocked_until(200, spent, false, now), Some(UNIX_EPOCH + Duration::from_secs(2_800)));
         let left = RateLimit { remaining: Some(50), reset_epoch_s: Some(2_800), retry_after_s: None };
-        assert_eq!(blocked_until(200, left, now), None);
-        assert_eq!(blocked_until(403, left, now), None, "a 403 with quota left is a permission problem");
+        assert_eq!(blocked_until(200, left, false, now), None);
+        assert_eq!(blocked_until(403, left, false, now), None, "a 403 with quota left is a permission problem");
     }
 
     #[test]
     fn retry_after_wins_and_a_bare_429_pauses() {
         let now = UNIX_EPOCH + Duration::from_secs(1_000);
         let retry = RateLimit { remaining: Some(10), reset_epoch_s: Some(9_999), retry_after_s: Some(30) };
-        assert_eq!(blocked_until(403, retry, now), Some(now + Duration::from_secs(30)));
-        assert_eq!(blocked_until(429, RateLimit::default(), now), Some(now + DEFAULT_RATE_LIMIT_PAUSE));
-        assert_eq!(blocked_until(500, RateLimit::default(), now), None);
+        assert_eq!(blocked_until(403, retry, false, now), Some(now + Duration::from_secs(30)));
+        assert_eq!(blocked_until(429, RateLimit::default(), false, now), Some(now + DEFAULT_RATE_LIMIT_PAUSE));
+        assert_eq!(blocked_until(500, RateLimit::default(), false, now), None);
+        let left = RateLimit { remaining: Some(4000), reset_epoch_s: None, retry_after_s: None };
+        assert_eq!(blocked_until(403, left, true, now), Some(now + DEFAULT_RATE_LIMIT_PAUSE), "secondary limit");
     }
 }
