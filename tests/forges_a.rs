@@ -405,3 +405,428 @@ async fn forgejo_connection_refused_is_a_transport_error() {
     assert!(matches!(err, ForgeError::Transport { .. }), "{err:?}");
     error_text(&err, &url);
 }
+
+// ---------------------------------------------------------------- Gitea
+
+const GT_QUEUED: &str = include_str!("fixtures/forges/gitea/actions_jobs.status_queued.assembled.json");
+const GT_EMPTY: &str = include_str!("fixtures/forges/gitea/actions_jobs.empty.derived.json");
+const GT_ADMIN: &str = "/api/v1/admin/actions/jobs";
+
+/// Serves `queued` and `in_progress` first pages at the admin path (token header required).
+async fn gitea(queued: &str, in_progress: &str, pool_extra: &str) -> PoolJobs {
+    let server = MockServer::start().await;
+    for (status, body) in [("queued", queued), ("in_progress", in_progress)] {
+        Mock::given(method("GET"))
+            .and(path(GT_ADMIN))
+            .and(query_param("status", status))
+            .and(query_param("page", "1"))
+            .and(header("authorization", format!("token {TOKEN}").as_str()))
+            .respond_with(json(body))
+            .expect(1)
+            .mount(&server)
+            .await;
+    }
+    let (source, pool) = setup("gitea", &server.uri(), "", pool_extra);
+    source.jobs(&pool).await.expect("gitea jobs read")
+}
+
+/// A Gitea job object with the given id, runs-on labels and status.
+fn gitea_job(id: u64, labels: &[&str], status: &str) -> String {
+    let labels: Vec<String> = labels.iter().map(|l| format!("{l:?}")).collect();
+    format!(
+        r#"{{"id":{id},"url":"https://gitea.example.com/api/v1/repos/o/r/actions/jobs/{id}","run_id":7,"name":"j{id}",
+            "labels":[{}],"run_attempt":1,"head_sha":"c2d72f5","status":"{status}","steps":[],
+            "created_at":"2026-07-16T10:00:00Z","started_at":"1970-01-01T00:00:00Z","completed_at":"1970-01-01T00:00:00Z"}}"#,
+        labels.join(",")
+    )
+}
+
+fn gitea_page(jobs: &[String], total: Option<usize>) -> String {
+    match total {
+        Some(t) => format!(r#"{{"jobs":[{}],"total_count":{t}}}"#, jobs.join(",")),
+        None => format!(r#"{{"jobs":[{}]}}"#, jobs.join(",")),
+    }
+}
+
+#[tokio::test]
+async fn gitea_queued_job_read_with_id_and_created_at() {
+    let jobs = gitea(GT_QUEUED, GT_EMPTY, r#"labels = "ubuntu-latest:docker://node:20""#).await;
+    assert_eq!(jobs.pending, vec![JobRef::with_id("198", "2026-07-16T10:00:00Z".parse().ok())]);
+    assert!(jobs.running.is_empty());
+    assert_eq!(jobs.requests, 2);
+}
+
+#[tokio::test]
+async fn gitea_empty_list_means_no_jobs() {
+    let jobs = gitea(GT_EMPTY, GT_EMPTY, r#"labels = "ubuntu-latest""#).await;
+    assert_eq!((jobs.pending.len(), jobs.running.len(), jobs.waiting, jobs.requests), (0, 0, 0, 2));
+}
+
+#[tokio::test]
+async fn gitea_waiting_means_blocked_not_pending() {
+    let queued = gitea_page(&[gitea_job(1, &["docker"], "waiting"), gitea_job(2, &["docker"], "queued")], Some(2));
+    let jobs = gitea(&queued, GT_EMPTY, r#"labels = "docker""#).await;
+    assert_eq!(ids(&jobs.pending), ["2"]);
+    assert_eq!(jobs.waiting, 1, "a blocked job is not demand, only the deadlock guard's");
+}
+
+#[tokio::test]
+async fn gitea_zero_time_is_not_a_time() {
+    // Unstarted jobs carry 1970-01-01T00:00:00Z for started_at (and, here, created_at).
+    let job = gitea_job(5, &[], "queued")
+        .replace(r#""created_at":"2026-07-16T10:00:00Z""#, r#""created_at":"1970-01-01T00:00:00Z""#);
+    let jobs = gitea(&gitea_page(&[job], Some(1)), GT_EMPTY, "").await;
+    assert_eq!(jobs.pending, vec![JobRef::with_id("5", None)]);
+}
+
+#[tokio::test]
+async fn gitea_in_progress_with_runner_fields_is_running() {
+    let running = gitea_job(8, &["docker"], "in_progress").replace(
+        r#""status":"in_progress""#,
+        r#""status":"in_progress","runner_id":3,"runner_name":"i-0abc","head_branch":"main""#,
+    );
+    let jobs = gitea(GT_EMPTY, &gitea_page(&[running], Some(1)), r#"labels = "docker""#).await;
+    assert_eq!(ids(&jobs.running), ["8"]);
+    assert!(jobs.pending.is_empty());
+}
+
+#[tokio::test]
+async fn gitea_labels_filtered_client_side() {
+    let queued = gitea_page(
+        &[
+            gitea_job(1, &["ubuntu-latest"], "queued"),
+            gitea_job(2, &["ubuntu-latest", "gpu"], "queued"),
+            gitea_job(3, &[], "queued"),
+            gitea_job(4, &["windows"], "queued"),
+        ],
+        Some(4),
+    );
+    let jobs = gitea(&queued, GT_EMPTY, r#"labels = ["ubuntu-latest:docker://node:20", "docker"]"#).await;
+    assert_eq!(ids(&jobs.pending), ["1", "3"]);
+    let jobs = gitea(&queued, GT_EMPTY, "").await;
+    assert_eq!(ids(&jobs.pending), ["3"], "no labels: only jobs without runs-on");
+}
+
+#[tokio::test]
+async fn gitea_workflow_jobs_key_accepted() {
+    let body = format!(r#"{{"total_count":1,"workflow_jobs":[{}]}}"#, gitea_job(11, &[], "queued"));
+    let jobs = gitea(&body, GT_EMPTY, "").await;
+    assert_eq!(ids(&jobs.pending), ["11"]);
+}
+
+/// Serves `pages` of queued jobs (page n = pages[n-1]) with optional per-page headers.
+async fn gitea_paged(pages: Vec<(String, Option<&str>)>) -> (PoolJobs, usize) {
+    let server = MockServer::start().await;
+    for (n, (body, total_header)) in pages.iter().enumerate() {
+        let mut response = json(body);
+        if let Some(t) = total_header {
+            response = response.insert_header("x-total-count", *t);
+        }
+        Mock::given(path(GT_ADMIN))
+            .and(query_param("status", "queued"))
+            .and(query_param("page", (n + 1).to_string().as_str()))
+            .respond_with(response)
+            .mount(&server)
+            .await;
+    }
+    Mock::given(path(GT_ADMIN))
+        .and(query_param("status", "in_progress"))
+        .respond_with(json(GT_EMPTY))
+        .mount(&server)
+        .await;
+    let (source, pool) = setup("gitea", &server.uri(), "", "");
+    let jobs = source.jobs(&pool).await.expect("gitea pages read");
+    let queued_requests = server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.query().unwrap_or("").contains("status=queued"))
+        .count();
+    (jobs, queued_requests)
+}
+
+fn gitea_jobs(range: std::ops::Range<u64>) -> Vec<String> {
+    range.map(|id| gitea_job(id, &[], "queued")).collect()
+}
+
+#[tokio::test]
+async fn gitea_pagination_reads_every_page_up_to_total_count() {
+    let (jobs, asked) = gitea_paged(vec![
+        (gitea_page(&gitea_jobs(1..51), Some(120)), None),
+        (gitea_page(&gitea_jobs(51..101), Some(120)), None),
+        (gitea_page(&gitea_jobs(101..121), Some(120)), None),
+    ])
+    .await;
+    assert_eq!(jobs.pending.len(), 120);
+    assert_eq!(
+        jobs.pending.iter().filter_map(|j| j.id.as_deref()).collect::<std::collections::BTreeSet<_>>().len(),
+        120
+    );
+    assert_eq!(asked, 3);
+    assert_eq!(jobs.requests, 4, "three queued pages and one in_progress page");
+}
+
+#[tokio::test]
+async fn gitea_pagination_follows_x_total_count_when_the_body_has_none() {
+    // A server whose page size is below ours (MAX_RESPONSE_ITEMS = 30) still pages to the total.
+    let (jobs, asked) = gitea_paged(vec![
+        (gitea_page(&gitea_jobs(1..31), None), Some("45")),
+        (gitea_page(&gitea_jobs(31..46), None), Some("45")),
+    ])
+    .await;
+    assert_eq!((jobs.pending.len(), asked), (45, 2));
+}
+
+#[tokio::test]
+async fn gitea_pagination_stops_on_a_short_page_without_totals() {
+    let (jobs, asked) = gitea_paged(vec![
+        (gitea_page(&gitea_jobs(1..51), None), None),
+        (gitea_page(&gitea_jobs(51..53), None), None),
+        (gitea_page(&gitea_jobs(900..950), None), None),
+    ])
+    .await;
+    assert_eq!((jobs.pending.len(), asked), (52, 2));
+}
+
+#[tokio::test]
+async fn gitea_pagination_stops_on_an_empty_page() {
+    // total_count went stale (jobs started meanwhile): an empty page ends the walk.
+    let (jobs, asked) = gitea_paged(vec![
+        (gitea_page(&gitea_jobs(1..51), Some(80)), None),
+        (gitea_page(&[], Some(80)), None),
+        (gitea_page(&gitea_jobs(900..950), Some(80)), None),
+    ])
+    .await;
+    assert_eq!((jobs.pending.len(), asked), (50, 2));
+}
+
+#[tokio::test]
+async fn gitea_each_scope_has_its_path() {
+    for (scope, want) in [
+        ("admin", GT_ADMIN),
+        ("org:acme", "/api/v1/orgs/acme/actions/jobs"),
+        ("repo:acme/app", "/api/v1/repos/acme/app/actions/jobs"),
+        ("user", "/api/v1/user/actions/jobs"),
+    ] {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path(want))
+            .and(query_param("status", "queued"))
+            .respond_with(json(GT_QUEUED))
+            .expect(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path(want))
+            .and(query_param("status", "in_progress"))
+            .respond_with(json(GT_EMPTY))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let (source, pool) =
+            setup("gitea", &server.uri(), &format!("scope = \"{scope}\""), r#"labels = "ubuntu-latest""#);
+        let jobs = source.jobs(&pool).await.unwrap_or_else(|e| panic!("scope {scope}: {e}"));
+        assert_eq!(ids(&jobs.pending), ["198"], "scope {scope}");
+    }
+}
+
+#[tokio::test]
+async fn gitea_401_is_an_unauthorized_error_without_the_token() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(403).set_body_string(r#"{"message":"token does not have required scope"}"#))
+        .mount(&server)
+        .await;
+    let (source, pool) = setup("gitea", &server.uri(), "", "");
+    let err = source.jobs(&pool).await.unwrap_err();
+    assert!(matches!(err, ForgeError::Unauthorized { status: 403, .. }), "{err:?}");
+    error_text(&err, GT_ADMIN);
+}
+
+#[tokio::test]
+async fn gitea_malformed_json_is_a_decode_error() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET")).respond_with(json(r#"{"jobs": "none"}"#)).mount(&server).await;
+    let (source, pool) = setup("gitea", &server.uri(), "", "");
+    let err = source.jobs(&pool).await.unwrap_err();
+    assert!(matches!(err, ForgeError::Decode { .. }), "{err:?}");
+    error_text(&err, GT_ADMIN);
+}
+
+#[tokio::test]
+async fn gitea_unknown_status_400_names_the_url() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(400).set_body_string(r#"{"message":"invalid status"}"#))
+        .mount(&server)
+        .await;
+    let (source, pool) = setup("gitea", &server.uri(), "", "");
+    let err = source.jobs(&pool).await.unwrap_err();
+    let text = error_text(&err, "status=queued");
+    assert!(text.contains("400") && text.contains("invalid status"), "{text}");
+}
+
+#[tokio::test]
+async fn gitea_connection_refused_is_a_transport_error() {
+    let url = refused_url();
+    let (source, pool) = setup("gitea", &url, "", "");
+    let err = source.jobs(&pool).await.unwrap_err();
+    assert!(matches!(err, ForgeError::Transport { .. }), "{err:?}");
+    error_text(&err, &url);
+}
+
+// ---------------------------------------------------------------- Drone
+
+const DR_EMPTY: &str = include_str!("fixtures/forges/drone/queue.empty.derived.json");
+const DR_QUEUE: &str = include_str!("fixtures/forges/drone/queue.pending_running.assembled.json");
+
+async fn drone(body: &str, pool_extra: &str) -> PoolJobs {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/queue"))
+        .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
+        .respond_with(json(body))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let (source, pool) = setup("drone", &server.uri(), "", pool_extra);
+    source.jobs(&pool).await.expect("drone queue reads")
+}
+
+/// A Drone stage without the omitempty fields unless `extra` adds them.
+fn drone_stage(id: u64, status: &str, os: &str, arch: &str, extra: &str) -> String {
+    format!(
+        r#"{{"id":{id},"repo_id":1,"build_id":2,"number":1,"name":"default","status":"{status}","errignore":false,
+            "exit_code":0,"os":"{os}","arch":"{arch}","started":0,"stopped":0,"created":1755870050,"updated":1755870050,
+            "version":1,"on_success":true,"on_failure":false{extra}}}"#
+    )
+}
+
+#[tokio::test]
+async fn drone_empty_queue_is_no_jobs() {
+    let jobs = drone(DR_EMPTY, "").await;
+    assert_eq!((jobs.pending.len(), jobs.running.len(), jobs.requests), (0, 0, 1));
+}
+
+#[tokio::test]
+async fn drone_fixture_platform_and_labels_pick_the_pool() {
+    // 1001: running linux/amd64, no labels. 1002: pending linux/arm64 with instance=large.
+    let jobs = drone(DR_QUEUE, "").await;
+    assert_eq!(ids(&jobs.running), ["1001"]);
+    assert!(jobs.pending.is_empty());
+    let jobs = drone(DR_QUEUE, "arch = \"arm64\"\nlabels = \"instance=large\"").await;
+    assert_eq!(jobs.pending, vec![JobRef::with_id("1002", at(1_537_221_914))]);
+    assert!(jobs.running.is_empty());
+    let jobs = drone(DR_QUEUE, "arch = \"arm64\"").await;
+    assert!(jobs.pending.is_empty(), "a runner without the stage's labels does not take it");
+}
+
+#[tokio::test]
+async fn drone_omitempty_kind_and_type_count_as_pipeline_docker() {
+    let body = format!(
+        "[{},{},{}]",
+        drone_stage(1, "pending", "linux", "amd64", ""),
+        drone_stage(2, "pending", "linux", "amd64", r#","kind":"pipeline","type":"exec""#),
+        drone_stage(3, "pending", "linux", "amd64", r#","kind":"pipeline","type":"docker""#)
+    );
+    let jobs = drone(&body, "").await;
+    assert_eq!(ids(&jobs.pending), ["1", "3"]);
+    let jobs = drone(&body, "type = \"exec\"").await;
+    assert_eq!(ids(&jobs.pending), ["2"]);
+}
+
+#[tokio::test]
+async fn drone_runner_with_extra_labels_does_not_take_an_unlabeled_stage() {
+    let body = format!(
+        "[{},{},{}]",
+        drone_stage(1, "pending", "linux", "amd64", ""),
+        drone_stage(2, "pending", "linux", "amd64", r#","labels":{"size":"large"}"#),
+        drone_stage(3, "pending", "linux", "amd64", r#","labels":{"size":"large","zone":"a"}"#)
+    );
+    assert_eq!(ids(&drone(&body, r#"labels = "size=large""#).await.pending), ["2"]);
+    assert_eq!(ids(&drone(&body, "").await.pending), ["1"]);
+    assert_eq!(ids(&drone(&body, r#"labels = ["zone=a", "size=large"]"#).await.pending), ["3"]);
+}
+
+#[tokio::test]
+async fn drone_os_arch_variant_and_kernel() {
+    let body = format!(
+        "[{},{},{},{},{}]",
+        drone_stage(1, "pending", "linux", "arm", r#","variant":"v7""#),
+        drone_stage(2, "pending", "linux", "arm", r#","variant":"v6""#),
+        drone_stage(3, "pending", "linux", "arm", ""),
+        drone_stage(4, "pending", "windows", "amd64", r#","kernel":"1809""#),
+        drone_stage(5, "pending", "windows", "amd64", r#","kernel":"1903""#)
+    );
+    assert_eq!(ids(&drone(&body, "arch = \"arm\"\nvariant = \"v7\"").await.pending), ["1", "3"]);
+    assert_eq!(ids(&drone(&body, "arch = \"arm\"").await.pending), ["3"]);
+    assert_eq!(ids(&drone(&body, "os = \"windows\"\nkernel = \"1809\"").await.pending), ["4"]);
+    assert!(drone(&body, "").await.pending.is_empty(), "the default linux/amd64 pool takes none of these");
+}
+
+#[tokio::test]
+async fn drone_running_stages_are_running_with_created_times() {
+    let body = format!(
+        "[{},{}]",
+        drone_stage(7, "running", "linux", "amd64", r#","machine":"i-0abc""#),
+        drone_stage(8, "pending", "linux", "amd64", "")
+    );
+    let jobs = drone(&body, "").await;
+    assert_eq!(jobs.running, vec![JobRef::with_id("7", at(1_755_870_050))]);
+    assert_eq!(jobs.pending, vec![JobRef::with_id("8", at(1_755_870_050))]);
+}
+
+#[tokio::test]
+async fn drone_401_is_an_unauthorized_error_without_the_token() {
+    let server = MockServer::start().await;
+    Mock::given(path("/api/queue"))
+        .respond_with(ResponseTemplate::new(401).set_body_string(r#"{"message":"Unauthorized"}"#))
+        .mount(&server)
+        .await;
+    let (source, pool) = setup("drone", &server.uri(), "", "");
+    let err = source.jobs(&pool).await.unwrap_err();
+    assert!(matches!(err, ForgeError::Unauthorized { status: 401, .. }), "{err:?}");
+    error_text(&err, "/api/queue");
+}
+
+#[tokio::test]
+async fn drone_oss_build_501_names_the_status() {
+    let server = MockServer::start().await;
+    Mock::given(path("/api/queue"))
+        .respond_with(ResponseTemplate::new(501).set_body_string("Not Implemented"))
+        .mount(&server)
+        .await;
+    let (source, pool) = setup("drone", &server.uri(), "", "");
+    let err = source.jobs(&pool).await.unwrap_err();
+    let text = error_text(&err, "/api/queue");
+    assert!(text.contains("501"), "{text}");
+}
+
+#[tokio::test]
+async fn drone_malformed_json_is_a_decode_error() {
+    let server = MockServer::start().await;
+    Mock::given(path("/api/queue")).respond_with(json(r#"[{"id": 1, "status": }]"#)).mount(&server).await;
+    let (source, pool) = setup("drone", &server.uri(), "", "");
+    let err = source.jobs(&pool).await.unwrap_err();
+    assert!(matches!(err, ForgeError::Decode { .. }), "{err:?}");
+    error_text(&err, "/api/queue");
+}
+
+#[tokio::test]
+async fn drone_connection_refused_is_a_transport_error() {
+    let url = refused_url();
+    let (source, pool) = setup("drone", &url, "", "");
+    let err = source.jobs(&pool).await.unwrap_err();
+    assert!(matches!(err, ForgeError::Transport { .. }), "{err:?}");
+    error_text(&err, &url);
+}
+
+#[tokio::test]
+async fn drone_bad_pool_label_is_a_clear_error() {
+    let server = MockServer::start().await;
+    let (source, pool) = setup("drone", &server.uri(), "", r#"labels = "large""#);
+    let err = source.jobs(&pool).await.unwrap_err();
+    assert!(err.to_string().contains("pools/p/labels"), "{err}");
+    assert!(server.received_requests().await.unwrap().is_empty());
+}

@@ -1,13 +1,18 @@
-//! Drone adapter (being written: see the forge issues).
+//! Drone adapter: one `GET /api/queue` (admin token, Bearer) per pool per tick, stages
+//! matched by Drone's own scheduler rule (platform, kind/type, exact label maps). Owns the
+//! Stage wire type; must not count stages a runner of this pool would never take.
 
-use super::{http::ForgeHttp, ForgeError, JobSource};
-use crate::config::{ForgeConfig, PoolConfig};
-use crate::model::PoolJobs;
+use super::http::{self, ForgeHttp};
+use super::{labels, ForgeError, JobSource};
+use crate::config::{DronePlatform, ForgeConfig, PoolConfig};
+use crate::model::{JobRef, PoolJobs};
 use async_trait::async_trait;
+use serde::Deserialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
 
 /// Reads Drone's queue.
 pub struct Drone {
-    #[allow(dead_code)]
     http: ForgeHttp,
 }
 
@@ -17,9 +22,101 @@ impl Drone {
     }
 }
 
+/// One `core.Stage`; omitempty fields (`kind`, `type`, `variant`, `kernel`, `labels`, ...)
+/// may be absent, unknown ones are ignored.
+#[derive(Debug, Deserialize)]
+struct Stage {
+    #[serde(default)]
+    id: Value,
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    os: Option<String>,
+    #[serde(default)]
+    arch: Option<String>,
+    #[serde(default)]
+    variant: Option<String>,
+    #[serde(default)]
+    kernel: Option<String>,
+    #[serde(default)]
+    kind: Option<String>,
+    #[serde(default, rename = "type")]
+    type_: Option<String>,
+    #[serde(default)]
+    labels: Option<BTreeMap<String, Value>>,
+    /// Unix seconds.
+    #[serde(default)]
+    created: Value,
+}
+
+impl Stage {
+    fn spec(&self) -> labels::DroneStage {
+        let text = |v: &Option<String>| v.clone().unwrap_or_default();
+        labels::DroneStage {
+            os: text(&self.os),
+            arch: text(&self.arch),
+            variant: text(&self.variant),
+            kernel: text(&self.kernel),
+            kind: text(&self.kind),
+            type_: text(&self.type_),
+            labels: self
+                .labels
+                .iter()
+                .flatten()
+                .map(|(k, v)| {
+                    let v = match v {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    (k.clone(), v)
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The pool's view of the queue: pure.
+fn pool_jobs(stages: &[Stage], platform: &DronePlatform, runner_labels: &BTreeMap<String, String>) -> PoolJobs {
+    let mut out = PoolJobs { requests: 1, ..PoolJobs::default() };
+    for stage in stages.iter().filter(|s| labels::drone_matches(platform, runner_labels, &s.spec())) {
+        let job_ref = JobRef { id: http::json_id(&stage.id), created: http::json_unix_seconds(&stage.created) };
+        match stage.status.as_deref() {
+            Some("pending") => out.pending.push(job_ref),
+            Some("running") => out.running.push(job_ref),
+            // Not in /api/queue today; never demand, only the deadlock guard's concern.
+            Some("waiting_on_dependencies") => out.waiting += 1,
+            _ => {}
+        }
+    }
+    out
+}
+
 #[async_trait]
 impl JobSource for Drone {
-    async fn jobs(&self, _pool: &PoolConfig) -> Result<PoolJobs, ForgeError> {
-        Err(ForgeError::Other("the drone adapter is not implemented yet".into()))
+    async fn jobs(&self, pool: &PoolConfig) -> Result<PoolJobs, ForgeError> {
+        let runner_labels = labels::parse_pairs(pool.labels.as_deref().unwrap_or(&[]))
+            .map_err(|e| ForgeError::Other(format!("pools/{}/labels: {e}", pool.name)))?;
+        let url = self.http.url("api/queue")?;
+        let stages: Option<Vec<Stage>> = self.http.get_json(&url, &[]).await?.body;
+        Ok(pool_jobs(stages.as_deref().unwrap_or(&[]), &pool.drone, &runner_labels))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn absent_kind_and_type_count_as_pipeline_docker() {
+        let stages: Vec<Stage> = serde_json::from_str(
+            r#"[{"id":1,"status":"pending","os":"linux","arch":"amd64","created":1537221914},
+                {"id":2,"status":"pending","os":"linux","arch":"amd64","type":"exec"},
+                {"id":3,"status":"blocked","os":"linux","arch":"amd64"}]"#,
+        )
+        .unwrap();
+        let out = pool_jobs(&stages, &DronePlatform::default(), &BTreeMap::new());
+        assert_eq!(out.pending, vec![JobRef::with_id("1", chrono::DateTime::from_timestamp(1_537_221_914, 0))]);
+        assert!(out.running.is_empty());
+        assert_eq!(out.waiting, 0, "blocked (approval) is neither demand nor a dependency wait");
     }
 }
