@@ -302,7 +302,7 @@ async fn forgejo_runner_labels_sent_by_name_and_checked_again() {
       {"id":3,"runs_on":[],"status":"waiting"},
       {"id":4,"runs_on":["docker"],"status":"running"}
     ]"#;
-    let jobs = forgejo(body, "docker,ubuntu-latest", r#"labels = ["ubuntu-latest:docker://node:20", "docker"]"#).await;
+    let jobs = forgejo(body, "ubuntu-latest,docker", r#"labels = ["ubuntu-latest:docker://node:20", "docker"]"#).await;
     assert_eq!(ids(&jobs.pending), ["1", "3"]);
     assert_eq!(ids(&jobs.running), ["4"]);
 }
@@ -599,6 +599,25 @@ async fn gitea_pagination_stops_on_an_empty_page() {
     ])
     .await;
     assert_eq!((jobs.pending.len(), asked), (50, 2));
+}
+
+#[tokio::test]
+async fn gitea_server_ignoring_page_stops_after_a_repeated_page() {
+    let server = MockServer::start().await;
+    Mock::given(path(GT_ADMIN))
+        .and(query_param("status", "queued"))
+        .respond_with(json(&gitea_page(&gitea_jobs(1..51), None)))
+        .mount(&server)
+        .await;
+    Mock::given(path(GT_ADMIN))
+        .and(query_param("status", "in_progress"))
+        .respond_with(json(GT_EMPTY))
+        .mount(&server)
+        .await;
+    let (source, pool) = setup("gitea", &server.uri(), "", "");
+    let jobs = source.jobs(&pool).await.unwrap();
+    assert_eq!(jobs.pending.len(), 50, "the repeated page is not counted twice");
+    assert_eq!(jobs.requests, 3);
 }
 
 #[tokio::test]

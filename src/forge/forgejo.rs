@@ -43,14 +43,13 @@ impl Forgejo {
         }
     }
 
-    fn jobs_url(&self, admin_legacy: bool, runner_names: &BTreeSet<String>) -> Result<Url, ForgeError> {
+    fn jobs_url(&self, admin_legacy: bool, runner_names: &[String]) -> Result<Url, ForgeError> {
         let mut url = self.http.url("")?;
         url.path_segments_mut()
             .map_err(|_| ForgeError::Other("the forge URL cannot take a path".to_string()))?
             .pop_if_empty()
             .extend(self.scope_segments(admin_legacy));
-        let joined: Vec<&str> = runner_names.iter().map(String::as_str).collect();
-        url.query_pairs_mut().append_pair("labels", &joined.join(","));
+        url.query_pairs_mut().append_pair("labels", &runner_names.join(","));
         Ok(url)
     }
 }
@@ -89,12 +88,13 @@ fn pool_jobs(jobs: &[Job], runner_names: &BTreeSet<String>, requests: u32) -> Po
 impl JobSource for Forgejo {
     async fn jobs(&self, pool: &PoolConfig) -> Result<PoolJobs, ForgeError> {
         let runner_names = labels::runner_label_names(pool.labels.as_deref());
+        let query_names = labels::runner_label_names_in_order(pool.labels.as_deref());
         let legacy_first = self.admin_legacy_first.load(Ordering::Relaxed);
-        let first = self.jobs_url(legacy_first, &runner_names)?;
+        let first = self.jobs_url(legacy_first, &query_names)?;
         let (status, _, body) = self.http.get_raw(&first, &[]).await?;
         let (url, status, body, requests) = if status == 404 && self.scope == Scope::Admin {
             // Forgejo < 15 has only the legacy path; a later upgrade may remove it again.
-            let other = self.jobs_url(!legacy_first, &runner_names)?;
+            let other = self.jobs_url(!legacy_first, &query_names)?;
             let (other_status, _, other_body) = self.http.get_raw(&other, &[]).await?;
             if other_status == 404 {
                 return Err(ForgeError::Status {

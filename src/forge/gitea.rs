@@ -52,6 +52,7 @@ impl Gitea {
     /// Every job of one status, page by page; returns the jobs and the requests spent.
     async fn all_pages(&self, status: &str) -> Result<(Vec<Job>, u32), ForgeError> {
         let mut jobs = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         let mut requests = 0;
         for page in 1..=MAX_PAGES {
             let url = self.page_url(status, page)?;
@@ -64,8 +65,18 @@ impl Gitea {
                 .and_then(|v| v.trim().parse::<usize>().ok());
             let body = fetched.body.unwrap_or_default();
             let total = body.total_count.or(header_total);
-            let got = body.jobs.as_ref().map_or(0, Vec::len);
-            jobs.extend(body.jobs.unwrap_or_default());
+            let page_jobs = body.jobs.unwrap_or_default();
+            let got = page_jobs.len();
+            let new = page_jobs.iter().filter(|j| http::json_id(&j.id).is_none_or(|id| seen.insert(id))).count();
+            jobs.extend(page_jobs);
+            if got > 0 && new == 0 {
+                tracing::warn!(
+                    status,
+                    page,
+                    "gitea: a page repeated earlier jobs (is `page` ignored?); stopped paging"
+                );
+                return Ok((jobs, requests));
+            }
             if !more_pages(got, jobs.len(), total) {
                 return Ok((jobs, requests));
             }

@@ -66,6 +66,18 @@ pub fn runner_label_names(pool_labels: Option<&[String]>) -> BTreeSet<String> {
         .collect()
 }
 
+/// The same names in the pool's order, each once: what Forgejo's `?labels=` is sent as.
+pub fn runner_label_names_in_order(pool_labels: Option<&[String]>) -> Vec<String> {
+    let mut seen = BTreeSet::new();
+    pool_labels
+        .unwrap_or(&[])
+        .iter()
+        .map(|l| runner_label_name(l))
+        .filter(|n| !n.is_empty() && seen.insert(n.to_string()))
+        .map(str::to_string)
+        .collect()
+}
+
 /// Forgejo's `ItRunsOn` and Gitea's `CanMatchLabels`: the runner takes the job when every
 /// one of the job's `runs-on` labels is among the runner's label names (exact, case-sensitive).
 /// A job with no labels matches every runner.
@@ -86,7 +98,8 @@ pub struct DroneStage {
 }
 
 /// Drone's rule (scheduler/queue/queue.go): kind and type equal (empty counts as
-/// `pipeline`/`docker` on both sides); os and arch equal; a stage variant or kernel, when
+/// `pipeline`/`docker` on both sides); os and arch equal (a stage without them has Drone's
+/// `linux`/`amd64` defaults); a stage variant or kernel, when
 /// the stage gives one, equal to the runner's; and the label maps exactly equal, so a
 /// runner with extra labels does not take an unlabeled stage.
 pub fn drone_matches(platform: &DronePlatform, runner_labels: &BTreeMap<String, String>, stage: &DroneStage) -> bool {
@@ -99,8 +112,8 @@ pub fn drone_matches(platform: &DronePlatform, runner_labels: &BTreeMap<String, 
     }
     let same_resource = or_default(&platform.kind, "pipeline") == or_default(&stage.kind, "pipeline")
         && or_default(&platform.type_, "docker") == or_default(&stage.type_, "docker");
-    let same_platform = platform.os == stage.os
-        && platform.arch == stage.arch
+    let same_platform = platform.os == or_default(&stage.os, "linux")
+        && platform.arch == or_default(&stage.arch, "amd64")
         && (stage.variant.is_empty() || platform.variant.as_deref() == Some(stage.variant.as_str()))
         && (stage.kernel.is_empty() || platform.kernel.as_deref() == Some(stage.kernel.as_str()));
     same_resource && same_platform && *runner_labels == stage.labels
@@ -188,6 +201,13 @@ mod tests {
     }
 
     #[test]
+    fn runner_label_names_in_order_keep_the_pools_order_once() {
+        let list = items(&["ubuntu-latest:docker://node:20", "docker", "ubuntu-latest:host", ""]);
+        assert_eq!(runner_label_names_in_order(Some(&list)), ["ubuntu-latest", "docker"]);
+        assert!(runner_label_names_in_order(None).is_empty());
+    }
+
+    #[test]
     fn runs_on_needs_every_job_label() {
         let r = names(&["ubuntu-latest:docker://node:20", "docker"]);
         assert!(runs_on_matches(&r, &items(&["ubuntu-latest"])));
@@ -211,6 +231,9 @@ mod tests {
         assert!(drone_matches(&p, &none, &explicit));
         assert!(!drone_matches(&p, &none, &stage("linux", "arm64")));
         assert!(!drone_matches(&p, &none, &stage("windows", "amd64")));
+        assert!(drone_matches(&p, &none, &stage("", "")), "Drone's platform defaults");
+        let arm = DronePlatform { arch: "arm64".into(), ..DronePlatform::default() };
+        assert!(!drone_matches(&arm, &none, &stage("", "")));
     }
 
     #[test]
