@@ -1,12 +1,210 @@
-//! `agent`: the instance watchdog (being written: instance-side issue).
+//! `agent`: the instance watchdog's flags (systemd-friendly), turned into
+//! `agent::host::WatchdogSettings`; the work is in the library.
 
 use crate::exit;
-use clap::Args;
+use clap::{Args, ValueEnum};
+use forge_scaler::agent::drain::{ControlSpec, StopSignal};
+use forge_scaler::agent::host::{self, Outcome, SdkSource, WatchdogSettings};
+use forge_scaler::agent::idle::IdleConfig;
+use forge_scaler::agent::imds::DEFAULT_ENDPOINT;
+use forge_scaler::agent::probe::{ProbeSpec, DEFAULT_DOCKER_SOCKET, DEFAULT_WOODPECKER_VARZ};
+use std::path::PathBuf;
+use std::time::Duration;
+use url::Url;
 
 #[derive(Args, Debug)]
-pub struct AgentArgs {}
+#[command(after_help = "Examples:\n  \
+    forge-scaler agent --woodpecker-varz --wrap -- woodpecker-agent\n  \
+    forge-scaler agent --wrap -- buildkite-agent start --disconnect-after-idle-timeout 600\n  \
+    forge-scaler agent --docker-label io.drone.build.number --stop-cmd 'docker stop drone-runner' \\\n      \
+    --start-cmd 'docker start drone-runner'")]
+pub struct AgentArgs {
+    /// Time between checks.
+    #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = duration)]
+    check_interval: Duration,
+    /// Idle time before leaving, unless the group's tag forge-scaler:idle-timeout says otherwise.
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = duration)]
+    idle_timeout: Duration,
+    /// An instance that ran no job waits at least this long; an agent never ready by then
+    /// leaves (tag forge-scaler:boot-timeout overrides).
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = duration)]
+    boot_timeout: Duration,
+    /// Leave once this old, as soon as idle.
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    max_lifetime: Option<Duration>,
+    /// Billing period of hourly-billed machines: leave only in its last --billing-margin.
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    billing_period: Option<Duration>,
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = duration)]
+    billing_margin: Duration,
 
-pub async fn agent(_args: AgentArgs) -> u8 {
-    eprintln!("error: `agent` is not available yet");
-    exit::BAD_CONFIG
+    /// Instance metadata service (IMDSv2).
+    #[arg(long, value_name = "URL", env = "AWS_EC2_METADATA_SERVICE_ENDPOINT", default_value = DEFAULT_ENDPOINT)]
+    imds_endpoint: Url,
+
+    /// Probe the Woodpecker agent's /varz (running_count); the agent is then stopped with
+    /// SIGKILL, and only while nothing runs.
+    #[arg(long, value_name = "URL", num_args = 0..=1, default_missing_value = DEFAULT_WOODPECKER_VARZ)]
+    woodpecker_varz: Option<Url>,
+    /// Busy while a running container carries this label (KEY or KEY=VALUE); repeatable.
+    #[arg(long, value_name = "LABEL")]
+    docker_label: Vec<String>,
+    /// Busy while a running container's name starts with this; repeatable.
+    #[arg(long, value_name = "PREFIX")]
+    docker_name_prefix: Vec<String>,
+    /// Docker Engine API socket for --docker-label / --docker-name-prefix.
+    #[arg(long, value_name = "PATH", default_value = DEFAULT_DOCKER_SOCKET)]
+    docker_socket: PathBuf,
+    /// Shell command: exit 0 = busy, 1 = idle, anything else or a timeout = unknown (stay).
+    #[arg(long, value_name = "CMD")]
+    probe: Option<String>,
+    /// Timeout of each probe and metadata request.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = duration)]
+    probe_timeout: Duration,
+
+    /// Shell command that stops the agent taking jobs (instead of signalling the wrapped agent).
+    #[arg(long, value_name = "CMD")]
+    stop_cmd: Option<String>,
+    /// Shell command that starts the agent again when a drain is aborted.
+    #[arg(long, value_name = "CMD")]
+    start_cmd: Option<String>,
+    /// Signal that stops the wrapped agent (default: kill with --woodpecker-varz, else term).
+    #[arg(long, value_enum)]
+    stop_signal: Option<SignalArg>,
+    /// How long to wait for the agent to exit after the stop, and for stop/start commands.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = duration)]
+    stop_grace: Duration,
+
+    /// First wait after AWS refused the terminate (MinSize) or IMDS/AWS failed; doubles.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = duration)]
+    retry_initial: Duration,
+    /// Longest wait between retries.
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = duration)]
+    retry_max: Duration,
+
+    /// Log format on stderr.
+    #[arg(long, value_enum, default_value = "text")]
+    log_format: LogFormat,
+
+    /// Supervise the agent command given after `--`; the instance leaves when it exits.
+    #[arg(long, requires = "command")]
+    wrap: bool,
+    /// The agent command line (after `--`, with --wrap).
+    #[arg(last = true, value_name = "CMD", requires = "wrap")]
+    command: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum SignalArg {
+    Term,
+    /// GitLab Runner's graceful shutdown.
+    Quit,
+    Kill,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+fn duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s.trim()).map_err(|e| format!("{e} (write e.g. 15s, 10m, 1h)"))
+}
+
+impl AgentArgs {
+    fn settings(&self) -> Result<WatchdogSettings, String> {
+        let mut probes = Vec::new();
+        if let Some(url) = &self.woodpecker_varz {
+            probes.push(ProbeSpec::WoodpeckerVarz { url: url.clone() });
+        }
+        if !self.docker_label.is_empty() || !self.docker_name_prefix.is_empty() {
+            probes.push(ProbeSpec::Docker {
+                socket: self.docker_socket.clone(),
+                labels: self.docker_label.clone(),
+                name_prefixes: self.docker_name_prefix.clone(),
+            });
+        }
+        if let Some(command) = &self.probe {
+            probes.push(ProbeSpec::Command { command: command.clone() });
+        }
+        if probes.is_empty() && !self.wrap {
+            return Err("nothing tells whether the agent is busy: give --wrap -- CMD, --woodpecker-varz, \
+                        --docker-label/--docker-name-prefix, or --probe CMD"
+                .into());
+        }
+        if self.check_interval.is_zero() {
+            return Err("--check-interval must be above zero".into());
+        }
+        let stop_signal = match self.stop_signal {
+            Some(SignalArg::Term) => StopSignal::Term,
+            Some(SignalArg::Quit) => StopSignal::Quit,
+            Some(SignalArg::Kill) => StopSignal::Kill,
+            None if self.woodpecker_varz.is_some() => StopSignal::Kill,
+            None => StopSignal::Term,
+        };
+        Ok(WatchdogSettings {
+            imds_endpoint: self.imds_endpoint.clone(),
+            check_interval: self.check_interval,
+            idle: IdleConfig {
+                idle_timeout: self.idle_timeout,
+                boot_timeout: self.boot_timeout,
+                max_lifetime: self.max_lifetime,
+                billing_period: self.billing_period,
+                billing_margin: self.billing_margin,
+            },
+            probes,
+            probe_timeout: self.probe_timeout,
+            control: ControlSpec {
+                wrap: self.wrap.then(|| self.command.clone()),
+                stop_cmd: self.stop_cmd.clone(),
+                start_cmd: self.start_cmd.clone(),
+                stop_signal,
+                stop_grace: self.stop_grace,
+            },
+            retry_initial: self.retry_initial,
+            retry_max: self.retry_max.max(self.retry_initial),
+        })
+    }
+}
+
+pub async fn agent(args: AgentArgs) -> u8 {
+    crate::init_logging("info", args.log_format == LogFormat::Json);
+    let settings = match args.settings() {
+        Ok(s) => s,
+        Err(message) => {
+            eprintln!("error: agent: {message}");
+            return exit::BAD_CONFIG;
+        }
+    };
+    match host::run(settings, SdkSource::Environment, Box::pin(stop_signal())).await {
+        Ok(Outcome::Left(reason)) => {
+            tracing::info!(event = "watchdog_done", outcome = "terminating", reason = ?reason);
+            exit::OK
+        }
+        Ok(outcome) => {
+            tracing::info!(event = "watchdog_done", outcome = ?outcome);
+            exit::OK
+        }
+        Err(e) => {
+            eprintln!("error: agent: {e:#}");
+            exit::TICK_FAILED
+        }
+    }
+}
+
+/// Completes on SIGTERM (systemd stop) or SIGINT.
+async fn stop_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
 }

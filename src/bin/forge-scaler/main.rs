@@ -40,7 +40,7 @@ enum Command {
     /// Tick every poll_interval forever (for people without Lambda).
     Run(run_cmd::RunArgs),
     /// The instance-side watchdog: drain and terminate this instance when idle.
-    Agent(agent_cmd::AgentArgs),
+    Agent(Box<agent_cmd::AgentArgs>),
     /// Replay a CI trace against every policy and compare cost with queue wait.
     Simulate(simulate_cmd::SimulateArgs),
     /// Trace tools.
@@ -98,7 +98,7 @@ fn main() -> ExitCode {
             Command::Plan(args) => plan_cmd::plan(args).await,
             Command::Once(args) => plan_cmd::once(args).await,
             Command::Run(args) => run_cmd::run(args).await,
-            Command::Agent(args) => agent_cmd::agent(args).await,
+            Command::Agent(args) => agent_cmd::agent(*args).await,
             Command::Simulate(args) => simulate_cmd::simulate(args).await,
             Command::Trace(cmd) => trace_cmd::trace(cmd).await,
             Command::Ssm(cmd) => ssm_cmd::ssm(cmd).await,

@@ -1,0 +1,311 @@
+//! The agent process on this instance: starting a supervised agent (`--wrap -- CMD`),
+//! noticing that it exited by itself, stopping it from taking jobs (a signal to it, or
+//! `--stop-cmd`) and starting it again (`--start-cmd`, or respawning the wrapped command).
+//! It does not judge busy or idle, and never terminates the instance.
+
+use std::process::ExitStatus;
+use std::time::Duration;
+use tokio::process::{Child, Command};
+
+/// How the agent is stopped from taking jobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopSignal {
+    /// SIGTERM: agents that finish their current job and take no new one (Buildkite,
+    /// Forgejo, GitHub, GitLab).
+    Term,
+    /// SIGQUIT: GitLab Runner's graceful shutdown (its SIGTERM is the forceful one).
+    Quit,
+    /// SIGKILL to the agent's process group: Woodpecker, which cancels running work on
+    /// SIGTERM; sent only when its probe reads zero running workflows.
+    Kill,
+}
+
+/// How to control the agent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ControlSpec {
+    /// The agent command line to supervise (`--wrap -- CMD ARGS...`).
+    pub wrap: Option<Vec<String>>,
+    /// `sh -c` command that stops the agent taking jobs (instead of signalling the wrapped one).
+    pub stop_cmd: Option<String>,
+    /// `sh -c` command that starts it again after an aborted drain.
+    pub start_cmd: Option<String>,
+    pub stop_signal: StopSignal,
+    /// How long to wait for a wrapped agent to exit after the stop, and for stop/start commands.
+    pub stop_grace: Duration,
+}
+
+/// Why controlling the agent failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    #[error("cannot start the agent `{command}`: {source}")]
+    Spawn { command: String, source: std::io::Error },
+    #[error("{what} `{command}` failed: {message}")]
+    Command { what: &'static str, command: String, message: String },
+    #[error("cannot signal the agent (pid {pid}): {source}")]
+    Signal { pid: i32, source: std::io::Error },
+}
+
+/// The agent as the watchdog controls it.
+#[derive(Debug)]
+pub struct AgentControl {
+    spec: ControlSpec,
+    child: Option<Child>,
+    /// The wrapped agent's exit that the watchdog did not cause.
+    exited_by_itself: Option<ExitStatus>,
+    /// The watchdog stopped the agent (drain in progress or done).
+    drained: bool,
+    /// A drain was aborted while the stopped agent was still finishing: respawn it on exit.
+    respawn_on_exit: bool,
+    starts: u32,
+}
+
+impl AgentControl {
+    /// Starts the wrapped agent, if any.
+    pub fn start(spec: ControlSpec) -> Result<Self, ControlError> {
+        let mut control = AgentControl {
+            spec,
+            child: None,
+            exited_by_itself: None,
+            drained: false,
+            respawn_on_exit: false,
+            starts: 0,
+        };
+        control.spawn()?;
+        Ok(control)
+    }
+
+    pub fn spec(&self) -> &ControlSpec {
+        &self.spec
+    }
+
+    /// Whether the watchdog supervises the agent process.
+    pub fn wraps(&self) -> bool {
+        self.spec.wrap.is_some()
+    }
+
+    /// Whether there is any way to stop the agent taking jobs.
+    pub fn can_stop(&self) -> bool {
+        self.spec.wrap.is_some() || self.spec.stop_cmd.is_some()
+    }
+
+    /// How many times the wrapped agent was started.
+    pub fn starts(&self) -> u32 {
+        self.starts
+    }
+
+    /// The wrapped agent's pid while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().and_then(|c| c.id())
+    }
+
+    /// Reaps the wrapped agent. Returns its exit status when it exited by itself (not after
+    /// a stop by the watchdog); respawns it when an aborted drain asked for that.
+    pub fn poll(&mut self) -> Result<Option<ExitStatus>, ControlError> {
+        if let Some(status) = self.exited_by_itself {
+            return Ok(Some(status));
+        }
+        let Some(child) = self.child.as_mut() else { return Ok(None) };
+        match child.try_wait() {
+            Ok(Some(status)) => {
+                self.child = None;
+                if self.respawn_on_exit {
+                    self.respawn_on_exit = false;
+                    self.drained = false;
+                    tracing::info!(event = "agent_respawn", exit = %status, "stopped agent exited; starting it again");
+                    self.spawn()?;
+                    Ok(None)
+                } else if self.drained {
+                    Ok(None)
+                } else {
+                    self.exited_by_itself = Some(status);
+                    Ok(Some(status))
+                }
+            }
+            Ok(None) => Ok(None),
+            Err(e) => {
+                tracing::warn!(event = "agent_wait_failed", error = %e);
+                Ok(None)
+            }
+        }
+    }
+
+    /// Stops the agent taking jobs: `--stop-cmd`, else the stop signal to the wrapped agent,
+    /// then waits up to the grace period for it to exit.
+    pub async fn stop(&mut self) -> Result<(), ControlError> {
+        self.drained = true;
+        self.respawn_on_exit = false;
+        if let Some(command) = self.spec.stop_cmd.clone() {
+            return run_shell("stop command", &command, self.spec.stop_grace).await;
+        }
+        let Some(child) = self.child.as_mut() else { return Ok(()) };
+        let Some(pid) = child.id() else { return Ok(()) };
+        let pid = pid as i32;
+        let result = match self.spec.stop_signal {
+            StopSignal::Term => unsafe { libc::kill(pid, libc::SIGTERM) },
+            StopSignal::Quit => unsafe { libc::kill(pid, libc::SIGQUIT) },
+            // The agent leads its own process group (see spawn): take its helpers too.
+            StopSignal::Kill => unsafe { libc::killpg(pid, libc::SIGKILL) },
+        };
+        if result != 0 {
+            return Err(ControlError::Signal { pid, source: std::io::Error::last_os_error() });
+        }
+        if let Ok(Ok(status)) = tokio::time::timeout(self.spec.stop_grace, child.wait()).await {
+            tracing::info!(event = "agent_stopped", exit = %status);
+            self.child = None;
+        }
+        Ok(())
+    }
+
+    /// Undoes a drain: `--start-cmd`, and the wrapped agent again (now, or when a stopped
+    /// agent that is still finishing a job exits).
+    /// Nothing to undo when the agent was neither stopped nor exited.
+    pub async fn undrain(&mut self) -> Result<(), ControlError> {
+        if !self.drained && self.exited_by_itself.is_none() {
+            return Ok(());
+        }
+        self.exited_by_itself = None;
+        if let Some(command) = self.spec.start_cmd.clone() {
+            run_shell("start command", &command, self.spec.stop_grace).await?;
+        }
+        if self.spec.wrap.is_some() {
+            if self.child.is_some() {
+                // Still finishing after the stop: start it again once it exits.
+                self.respawn_on_exit = true;
+                return Ok(());
+            }
+            self.spawn()?;
+        }
+        self.drained = false;
+        Ok(())
+    }
+
+    /// The watchdog itself is stopping: SIGTERM to the wrapped agent, wait the grace period.
+    pub async fn shutdown(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            if let Some(pid) = child.id() {
+                unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+            }
+            if tokio::time::timeout(self.spec.stop_grace, child.wait()).await.is_err() {
+                let _ = child.start_kill();
+            }
+        }
+    }
+
+    fn spawn(&mut self) -> Result<(), ControlError> {
+        let Some(argv) = self.spec.wrap.as_ref() else { return Ok(()) };
+        let Some((program, args)) = argv.split_first() else {
+            return Err(ControlError::Spawn {
+                command: String::new(),
+                source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "empty command"),
+            });
+        };
+        let child = Command::new(program)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .process_group(0)
+            .spawn()
+            .map_err(|source| ControlError::Spawn { command: argv.join(" "), source })?;
+        self.starts += 1;
+        tracing::info!(event = "agent_started", pid = child.id(), starts = self.starts, command = %argv.join(" "));
+        self.child = Some(child);
+        Ok(())
+    }
+}
+
+async fn run_shell(what: &'static str, command: &str, timeout: Duration) -> Result<(), ControlError> {
+    let fail = |message: String| ControlError::Command { what, command: command.to_string(), message };
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(command)
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| fail(e.to_string()))?;
+    match tokio::time::timeout(timeout, child.wait()).await {
+        Ok(Ok(status)) if status.success() => Ok(()),
+        Ok(Ok(status)) => Err(fail(format!("exited with {status}"))),
+        Ok(Err(e)) => Err(fail(e.to_string())),
+        Err(_) => Err(fail(format!("timed out after {}", humantime::format_duration(timeout)))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(wrap: &[&str]) -> ControlSpec {
+        ControlSpec {
+            wrap: Some(wrap.iter().map(|s| s.to_string()).collect()),
+            stop_cmd: None,
+            start_cmd: None,
+            stop_signal: StopSignal::Term,
+            stop_grace: Duration::from_secs(5),
+        }
+    }
+
+    async fn poll_until_exit(control: &mut AgentControl) -> Option<ExitStatus> {
+        for _ in 0..100 {
+            if let Some(status) = control.poll().unwrap() {
+                return Some(status);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        None
+    }
+
+    #[tokio::test]
+    async fn an_agent_exiting_by_itself_is_reported() {
+        let mut control = AgentControl::start(spec(&["sh", "-c", "exit 3"])).unwrap();
+        let status = poll_until_exit(&mut control).await.expect("agent exit seen");
+        assert_eq!(status.code(), Some(3));
+    }
+
+    #[tokio::test]
+    async fn a_stop_by_the_watchdog_is_not_an_exit_and_undrain_respawns() {
+        let mut control = AgentControl::start(spec(&["sleep", "30"])).unwrap();
+        control.stop().await.unwrap();
+        assert_eq!(control.pid(), None, "SIGTERM ends sleep within the grace period");
+        assert_eq!(control.poll().unwrap(), None);
+        control.undrain().await.unwrap();
+        assert_eq!(control.starts(), 2);
+        assert!(control.pid().is_some());
+        control.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn an_agent_finishing_its_job_is_respawned_when_it_exits() {
+        // Ignores SIGTERM for a moment (finishing its job), then exits.
+        let mut s = spec(&["sh", "-c", "trap 'sleep 0.5; exit 0' TERM; while true; do sleep 0.1; done"]);
+        s.stop_grace = Duration::from_millis(100);
+        let mut control = AgentControl::start(s).unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        control.stop().await.unwrap();
+        assert!(control.pid().is_some(), "still finishing");
+        control.undrain().await.unwrap();
+        assert_eq!(control.starts(), 1);
+        tokio::time::sleep(Duration::from_millis(900)).await;
+        assert_eq!(control.poll().unwrap(), None, "its exit after the stop is not an exit by itself");
+        assert_eq!(control.starts(), 2);
+        control.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn stop_and_start_commands_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("log");
+        let mut control = AgentControl::start(ControlSpec {
+            wrap: None,
+            stop_cmd: Some(format!("echo stop >> {}", log.display())),
+            start_cmd: Some(format!("echo start >> {}", log.display())),
+            stop_signal: StopSignal::Term,
+            stop_grace: Duration::from_secs(5),
+        })
+        .unwrap();
+        control.stop().await.unwrap();
+        control.undrain().await.unwrap();
+        assert_eq!(std::fs::read_to_string(&log).unwrap(), "stop\nstart\n");
+        let mut failing =
+            AgentControl::start(ControlSpec { stop_cmd: Some("exit 4".into()), ..control.spec().clone() }).unwrap();
+        assert!(matches!(failing.stop().await, Err(ControlError::Command { .. })));
+    }
+}

@@ -1,0 +1,401 @@
+//! The watchdog's imperative shell: learns who the instance is (IMDSv2, then
+//! DescribeAutoScalingInstances), and at each check reads the clock, the group's tags, the
+//! probes, the supervised agent and the interruption notices, asks `idle::decide`, logs one
+//! event, and when told to leave drains the agent, re-checks busy, and terminates the instance
+//! with decrement. It holds no decision rules of its own beyond the drain protocol.
+
+use super::aws::{Asg, AsgError, GroupView};
+use super::drain::{AgentControl, ControlError, ControlSpec, StopSignal};
+use super::idle::{decide, Busy, IdleConfig, Leave, Look, Memory, Verdict};
+use super::imds::{Identity, Imds};
+use super::probe::{combine, ProbeSpec, Prober, Reading};
+use crate::cloud::{TAG_BOOT_TIMEOUT, TAG_IDLE_TIMEOUT};
+use std::future::Future;
+use std::pin::Pin;
+use std::time::{Duration, Instant};
+use url::Url;
+
+/// Everything the watchdog is told at start.
+#[derive(Debug, Clone)]
+pub struct WatchdogSettings {
+    /// The instance metadata service (IMDSv2).
+    pub imds_endpoint: Url,
+    /// Time between checks.
+    pub check_interval: Duration,
+    /// Idle settings; the group's tags override the idle and boot timeouts at each check.
+    pub idle: IdleConfig,
+    pub probes: Vec<ProbeSpec>,
+    /// Timeout of each probe and metadata request.
+    pub probe_timeout: Duration,
+    pub control: ControlSpec,
+    /// First wait after AWS refused the terminate (MinSize) or IMDS/AWS failed; doubles up to
+    /// `retry_max`.
+    pub retry_initial: Duration,
+    pub retry_max: Duration,
+}
+
+/// How the watchdog ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The instance is being terminated (group desired lowered by one), for this reason.
+    Left(Leave),
+    /// The Auto Scaling group is already terminating the instance (lifecycle `Terminated`):
+    /// the agent was drained and no terminate call was needed.
+    TerminatedByGroup,
+    /// Asked to stop (SIGTERM/SIGINT): the agent was stopped, the instance stays.
+    Stopped,
+}
+
+/// Why the watchdog could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum WatchdogError {
+    #[error(transparent)]
+    Agent(#[from] ControlError),
+    #[error("bad settings: {0}")]
+    Settings(String),
+}
+
+/// Where the AWS SDK configuration comes from.
+pub enum SdkSource {
+    /// The standard environment (credentials chain, `AWS_ENDPOINT_URL`), with the region from IMDS.
+    Environment,
+    /// A given configuration (tests).
+    Given(Box<aws_config::SdkConfig>),
+}
+
+type Shutdown = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// Runs the watchdog until the instance leaves or `shutdown` completes.
+pub async fn run(settings: WatchdogSettings, sdk: SdkSource, shutdown: Shutdown) -> Result<Outcome, WatchdogError> {
+    if settings.check_interval.is_zero() {
+        return Err(WatchdogError::Settings("check interval must be above zero".into()));
+    }
+    let mut watchdog = Watchdog::start(settings)?;
+    let result = watchdog.run(sdk, shutdown).await;
+    if !matches!(result, Ok(Outcome::Left(_)) | Ok(Outcome::TerminatedByGroup)) {
+        watchdog.control.shutdown().await;
+    }
+    result
+}
+
+struct Watchdog {
+    settings: WatchdogSettings,
+    control: AgentControl,
+    prober: Prober,
+    imds: Imds,
+    started: Instant,
+}
+
+/// What one check saw, for the log and the drain.
+struct Check {
+    look: Look,
+    readings: Vec<Reading>,
+    lifecycle_terminated: bool,
+    config: IdleConfig,
+}
+
+impl Watchdog {
+    fn start(settings: WatchdogSettings) -> Result<Self, WatchdogError> {
+        let control = AgentControl::start(settings.control.clone())?;
+        let prober = Prober::new(settings.probes.clone(), settings.probe_timeout);
+        let imds = Imds::new(&settings.imds_endpoint, settings.probe_timeout);
+        if !control.can_stop() {
+            tracing::warn!(
+                event = "no_stop_method",
+                "neither --wrap nor --stop-cmd: the agent cannot be drained before the terminate"
+            );
+        }
+        Ok(Watchdog { settings, control, prober, imds, started: Instant::now() })
+    }
+
+    /// Time since the watchdog started (it starts at boot under systemd): the idle logic's clock.
+    fn now(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    async fn run(&mut self, sdk: SdkSource, mut shutdown: Shutdown) -> Result<Outcome, WatchdogError> {
+        // Who am I: never guessed. Until IMDS and Auto Scaling answer, nothing can leave.
+        let mut wait = self.first_retry();
+        let identity = loop {
+            match self.imds.identity().await {
+                Ok(identity) => break identity,
+                Err(e) => self.note_retry("imds_identity", &e, wait)?,
+            }
+            if !sleep_unless_shutdown(wait, &mut shutdown).await {
+                return Ok(Outcome::Stopped);
+            }
+            wait = (wait * 2).min(self.settings.retry_max);
+        };
+        let sdk = match sdk {
+            SdkSource::Given(sdk) => *sdk,
+            SdkSource::Environment => {
+                aws_config::defaults(aws_config::BehaviorVersion::latest())
+                    .region(aws_config::Region::new(identity.region.clone()))
+                    .load()
+                    .await
+            }
+        };
+        let asg = Asg::new(&sdk);
+        let mut wait = self.first_retry();
+        let group = loop {
+            match asg.group_of(&identity.instance_id).await {
+                Ok(group) => break group,
+                Err(e) => self.note_retry("group_of_instance", &e, wait)?,
+            }
+            if !sleep_unless_shutdown(wait, &mut shutdown).await {
+                return Ok(Outcome::Stopped);
+            }
+            wait = (wait * 2).min(self.settings.retry_max);
+        };
+        tracing::info!(event = "identity", instance = %identity.instance_id, region = %identity.region, group = %group);
+
+        let mut memory = Memory::booted(Duration::ZERO);
+        let mut view: Option<GroupView> = None;
+        let mut retry = self.settings.retry_initial;
+        let mut not_before = Duration::ZERO;
+        loop {
+            let now = self.now();
+            match asg.describe(&group).await {
+                Ok(fresh) => view = Some(fresh),
+                Err(e) => tracing::warn!(event = "group_read_failed", group = %group, error = %e),
+            }
+            let check = self.look(view.as_ref()).await?;
+            let (next, verdict) = decide(&check.config, memory, check.look, now);
+            memory = next;
+            log_check(&identity, &group, view.as_ref(), &check, &memory, verdict, now);
+
+            if let Verdict::Leave(reason) = verdict {
+                if now < not_before && reason != Leave::Interrupted {
+                    tracing::info!(event = "leave_deferred", retry_in_s = (not_before - now).as_secs_f64());
+                } else {
+                    match self.leave(reason, &identity, &asg, view.as_ref(), &check, &mut memory).await? {
+                        LeaveResult::Done(outcome) => return Ok(outcome),
+                        LeaveResult::Stayed { refused } => {
+                            if refused {
+                                not_before = self.now() + retry;
+                                retry = (retry * 2).min(self.settings.retry_max);
+                            }
+                        }
+                    }
+                }
+            } else if check.look.busy == Busy::Busy {
+                retry = self.settings.retry_initial;
+            }
+
+            if !sleep_unless_shutdown(self.settings.check_interval, &mut shutdown).await {
+                tracing::info!(event = "watchdog_stopping");
+                return Ok(Outcome::Stopped);
+            }
+        }
+    }
+
+    fn first_retry(&self) -> Duration {
+        self.settings.retry_initial.min(self.settings.check_interval)
+    }
+
+    /// Logs a failed identity step; keeps reaping the agent meanwhile.
+    fn note_retry(
+        &mut self,
+        step: &'static str,
+        error: &dyn std::fmt::Display,
+        wait: Duration,
+    ) -> Result<(), WatchdogError> {
+        if let Some(status) = self.control.poll()? {
+            tracing::warn!(event = "agent_exited_unidentified", exit = %status, "cannot leave without knowing who this instance is");
+        }
+        tracing::warn!(event = "retry", step, retry_in_s = wait.as_secs_f64(), error = %error);
+        Ok(())
+    }
+
+    /// One look at the instance, with the idle settings in force (flags, overridden by tags).
+    async fn look(&mut self, view: Option<&GroupView>) -> Result<Check, WatchdogError> {
+        let exited = self.control.poll()?;
+        let spot = self.imds.spot_interruption().await.unwrap_or_else(|e| {
+            tracing::warn!(event = "imds_failed", error = %e);
+            false
+        });
+        let lifecycle = self.imds.target_lifecycle_state().await.unwrap_or_else(|e| {
+            tracing::warn!(event = "imds_failed", error = %e);
+            None
+        });
+        let lifecycle_terminated = lifecycle.as_deref() == Some("Terminated");
+        let readings = self.prober.read_all().await;
+        let mut busy = if readings.is_empty() { Busy::Unknown } else { combine(&readings) };
+        let probes_answer = readings.is_empty() || busy != Busy::Unknown;
+        let agent_running = !self.control.wraps() || self.control.pid().is_some();
+        let agent_ready = probes_answer && agent_running;
+        // An agent never seen ready cannot be running a job: let the boot timeout run.
+        if busy == Busy::Unknown && !agent_ready && !readings.is_empty() {
+            busy = Busy::Idle;
+        }
+        let look =
+            Look { busy, agent_ready, agent_exited: exited.is_some(), interrupted: spot || lifecycle_terminated };
+        Ok(Check { look, readings, lifecycle_terminated, config: self.config_from(view) })
+    }
+
+    fn config_from(&self, view: Option<&GroupView>) -> IdleConfig {
+        let mut config = self.settings.idle.clone();
+        if let Some(view) = view {
+            if let Some(d) = tag_duration(view, TAG_IDLE_TIMEOUT) {
+                config.idle_timeout = d;
+            }
+            if let Some(d) = tag_duration(view, TAG_BOOT_TIMEOUT) {
+                config.boot_timeout = d;
+            }
+        }
+        config
+    }
+
+    /// The drain protocol: stop the agent taking jobs, re-check busy, terminate with
+    /// decrement; on any refusal undo the drain and stay.
+    async fn leave(
+        &mut self,
+        reason: Leave,
+        identity: &Identity,
+        asg: &Asg,
+        view: Option<&GroupView>,
+        check: &Check,
+        memory: &mut Memory,
+    ) -> Result<LeaveResult, WatchdogError> {
+        let interrupted = reason == Leave::Interrupted;
+        // At the floor, AWS will refuse: do not disturb the agent (it would be stopped and
+        // restarted at every check). The terminate below still guards against a stale view.
+        if let Some(view) = view.filter(|v| !interrupted && v.desired <= v.min) {
+            tracing::info!(event = "stay_at_min_size", reason = ?reason, desired = view.desired, min = view.min);
+            self.undrain().await;
+            return Ok(LeaveResult::Stayed { refused: true });
+        }
+        let mut stopped = reason == Leave::AgentExited;
+        if !stopped && self.control.can_stop() {
+            if self.control.spec().stop_signal == StopSignal::Kill && !interrupted && check.look.busy != Busy::Idle {
+                // Woodpecker cancels work when killed: only with zero running workflows.
+                return Ok(LeaveResult::Stayed { refused: false });
+            }
+            match self.control.stop().await {
+                Ok(()) => stopped = true,
+                Err(e) => {
+                    tracing::warn!(event = "drain_failed", error = %e);
+                    self.undrain().await;
+                    return Ok(LeaveResult::Stayed { refused: true });
+                }
+            }
+        }
+        // Re-check: a job may have arrived between the look and the stop.
+        let readings = self.prober.read_all().await;
+        let recheck: Vec<Reading> = readings
+            .iter()
+            .zip(self.prober.specs())
+            .map(|(reading, spec)| match reading {
+                // The probe lives in the agent we just stopped: it cannot answer, and the agent
+                // runs nothing.
+                Reading::Failed(_) if stopped && spec.lives_in_agent() => Reading::Idle,
+                other => other.clone(),
+            })
+            .collect();
+        let busy = if recheck.is_empty() { Busy::Idle } else { combine(&recheck) };
+        tracing::info!(event = "drain_recheck", reason = ?reason, busy = ?busy, readings = ?recheck);
+        if busy != Busy::Idle {
+            if busy == Busy::Busy {
+                memory.last_busy = Some(self.now());
+            }
+            if interrupted {
+                // The instance is going away anyway: keep the agent from taking more jobs.
+                return Ok(LeaveResult::Stayed { refused: false });
+            }
+            tracing::info!(event = "drain_aborted", reason = ?reason, busy = ?busy);
+            self.undrain().await;
+            return Ok(LeaveResult::Stayed { refused: false });
+        }
+        if check.lifecycle_terminated {
+            tracing::info!(event = "terminated_by_group", instance = %identity.instance_id);
+            return Ok(LeaveResult::Done(Outcome::TerminatedByGroup));
+        }
+        match asg.terminate_with_decrement(&identity.instance_id).await {
+            Ok(()) => {
+                tracing::info!(event = "terminating", instance = %identity.instance_id, reason = ?reason);
+                Ok(LeaveResult::Done(Outcome::Left(reason)))
+            }
+            Err(e @ AsgError::AtMinSize { .. }) => {
+                tracing::info!(event = "stay_at_min_size", reason = ?reason, error = %e);
+                if !interrupted {
+                    self.undrain().await;
+                }
+                Ok(LeaveResult::Stayed { refused: true })
+            }
+            Err(e) => {
+                tracing::warn!(event = "terminate_failed", reason = ?reason, error = %e);
+                if !interrupted {
+                    self.undrain().await;
+                }
+                Ok(LeaveResult::Stayed { refused: true })
+            }
+        }
+    }
+
+    async fn undrain(&mut self) {
+        if let Err(e) = self.control.undrain().await {
+            tracing::warn!(event = "undrain_failed", error = %e);
+        }
+    }
+}
+
+enum LeaveResult {
+    Done(Outcome),
+    /// Still here; `refused`: wait (backoff) before trying to leave again.
+    Stayed {
+        refused: bool,
+    },
+}
+
+/// Sleeps `wait`; false when shutdown came first.
+async fn sleep_unless_shutdown(wait: Duration, shutdown: &mut Shutdown) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(wait) => true,
+        _ = shutdown => false,
+    }
+}
+
+fn tag_duration(view: &GroupView, key: &str) -> Option<Duration> {
+    let raw = view.tags.get(key)?;
+    match humantime::parse_duration(raw.trim()) {
+        Ok(d) => Some(d),
+        Err(e) => {
+            tracing::warn!(event = "bad_tag", group = %view.name, tag = key, value = %raw, error = %e);
+            None
+        }
+    }
+}
+
+fn log_check(
+    identity: &Identity,
+    group: &str,
+    view: Option<&GroupView>,
+    check: &Check,
+    memory: &Memory,
+    verdict: Verdict,
+    now: Duration,
+) {
+    let (verdict_name, leave_in_s, reason) = match verdict {
+        Verdict::Stay { until } => ("stay", until.map(|u| u.saturating_sub(now).as_secs_f64()), None),
+        Verdict::Leave(reason) => ("leave", None, Some(reason)),
+    };
+    tracing::info!(
+        event = "check",
+        instance = %identity.instance_id,
+        group = %group,
+        uptime_s = now.as_secs_f64(),
+        busy = ?check.look.busy,
+        agent_ready = check.look.agent_ready,
+        agent_exited = check.look.agent_exited,
+        interrupted = check.look.interrupted,
+        readings = ?check.readings,
+        idle_timeout = %humantime::format_duration(check.config.idle_timeout),
+        boot_timeout = %humantime::format_duration(check.config.boot_timeout),
+        last_busy_s = memory.last_busy.map(|d| d.as_secs_f64()),
+        group_min = view.map(|v| v.min),
+        group_desired = view.map(|v| v.desired),
+        verdict = verdict_name,
+        reason = reason.map(|r| format!("{r:?}")),
+        leave_in_s,
+    );
+}

@@ -1,0 +1,628 @@
+//! The watchdog end to end: the real `forge-scaler agent` binary against a fake IMDSv2
+//! (token protocol), a fake Woodpecker `/varz`, and moto_server's Auto Scaling (or, for AWS's
+//! MinSize refusal that moto does not produce, a stub serving AWS's error body). Every server
+//! runs on 127.0.0.1 and is started and stopped here.
+
+use aws_sdk_autoscaling::config::{BehaviorVersion, Credentials, Region};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use wiremock::matchers::{body_string_contains, header, method, path};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+const TOKEN: &str = "AQAEAFake-imds-session-token==";
+const REGION: &str = "us-east-1";
+
+// ---------- moto ----------
+
+/// A moto_server on a free loopback port, killed on drop.
+struct Moto {
+    child: Child,
+    endpoint: String,
+}
+
+impl Moto {
+    fn start() -> Moto {
+        let port = free_port();
+        let child = Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start moto_server ({e}): install it with pip install 'moto[server]'"));
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "moto_server did not listen on {endpoint} within 30 s");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Moto { child, endpoint }
+    }
+
+    fn client(&self) -> aws_sdk_autoscaling::Client {
+        let config = aws_sdk_autoscaling::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(REGION))
+            .endpoint_url(&self.endpoint)
+            .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
+            .build();
+        aws_sdk_autoscaling::Client::from_conf(config)
+    }
+
+    /// Creates a group (launch configuration, one AZ) and returns its instance ids.
+    async fn group(&self, name: &str, min: i32, desired: i32) -> Vec<String> {
+        let asg = self.client();
+        asg.create_launch_configuration()
+            .launch_configuration_name(format!("{name}-lc"))
+            .image_id("ami-12c6146b")
+            .instance_type("t3.micro")
+            .send()
+            .await
+            .expect("create launch configuration in moto");
+        asg.create_auto_scaling_group()
+            .auto_scaling_group_name(name)
+            .launch_configuration_name(format!("{name}-lc"))
+            .min_size(min)
+            .max_size(10)
+            .desired_capacity(desired)
+            .availability_zones(format!("{REGION}a"))
+            .new_instances_protected_from_scale_in(true)
+            .send()
+            .await
+            .expect("create group in moto");
+        self.instances(name).await
+    }
+
+    async fn instances(&self, name: &str) -> Vec<String> {
+        let out = self.client().describe_auto_scaling_groups().auto_scaling_group_names(name).send().await.unwrap();
+        out.auto_scaling_groups()[0].instances().iter().filter_map(|i| i.instance_id().map(str::to_string)).collect()
+    }
+
+    async fn desired(&self, name: &str) -> i32 {
+        let out = self.client().describe_auto_scaling_groups().auto_scaling_group_names(name).send().await.unwrap();
+        out.auto_scaling_groups()[0].desired_capacity().unwrap()
+    }
+
+    async fn tag(&self, group: &str, key: &str, value: &str) {
+        let tag = aws_sdk_autoscaling::types::Tag::builder()
+            .resource_id(group)
+            .resource_type("auto-scaling-group")
+            .key(key)
+            .value(value)
+            .propagate_at_launch(false)
+            .build();
+        self.client().create_or_update_tags().tags(tag).send().await.unwrap();
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+// ---------- fake IMDS ----------
+
+/// IMDSv2: PUT /latest/api/token with the TTL header, then GETs carrying the token.
+async fn fake_imds(instance_id: &str) -> MockServer {
+    let imds = MockServer::start().await;
+    Mock::given(method("PUT"))
+        .and(path("/latest/api/token"))
+        .and(wiremock::matchers::header_exists("X-aws-ec2-metadata-token-ttl-seconds"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(TOKEN))
+        .mount(&imds)
+        .await;
+    for (p, body) in [("/latest/meta-data/instance-id", instance_id), ("/latest/meta-data/placement/region", REGION)] {
+        Mock::given(method("GET"))
+            .and(path(p))
+            .and(header("X-aws-ec2-metadata-token", TOKEN))
+            .respond_with(ResponseTemplate::new(200).set_body_string(body.to_string()))
+            .mount(&imds)
+            .await;
+    }
+    // Without a valid token IMDSv2 answers 401; unknown paths 404 (wiremock's default).
+    Mock::given(method("GET")).respond_with(ResponseTemplate::new(401)).with_priority(10).mount(&imds).await;
+    imds
+}
+
+async fn post_spot_notice(imds: &MockServer) {
+    Mock::given(method("GET"))
+        .and(path("/latest/meta-data/spot/instance-action"))
+        .and(header("X-aws-ec2-metadata-token", TOKEN))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_string(r#"{"action":"terminate","time":"2026-11-22T19:00:00Z"}"#),
+        )
+        .mount(imds)
+        .await;
+}
+
+// ---------- fake Woodpecker /varz ----------
+
+/// `running_count` from a counter, or 1 once `job_file` exists (a job that arrives when the
+/// watchdog's stop command runs).
+struct Varz {
+    running: Arc<AtomicU64>,
+    job_file: Option<PathBuf>,
+}
+
+impl Respond for Varz {
+    fn respond(&self, _: &Request) -> ResponseTemplate {
+        let arrived = self.job_file.as_ref().is_some_and(|f| f.exists());
+        let running = if arrived { 1 } else { self.running.load(Ordering::SeqCst) };
+        let polling = if running == 0 { 1 } else { 0 };
+        ResponseTemplate::new(200)
+            .set_body_string(format!(r#"{{"polling_count":{polling},"running_count":{running},"running":{{}}}}"#))
+    }
+}
+
+async fn fake_varz(running: u64, job_file: Option<PathBuf>) -> (MockServer, Arc<AtomicU64>) {
+    let server = MockServer::start().await;
+    let count = Arc::new(AtomicU64::new(running));
+    Mock::given(method("GET"))
+        .and(path("/varz"))
+        .respond_with(Varz { running: count.clone(), job_file })
+        .mount(&server)
+        .await;
+    (server, count)
+}
+
+// ---------- the watchdog process ----------
+
+struct Watchdog {
+    child: Child,
+    log: PathBuf,
+}
+
+fn watchdog(dir: &Path, aws_endpoint: &str, imds: &str, args: &[&str]) -> Watchdog {
+    let log = dir.join("watchdog.log");
+    let child = Command::new(env!("CARGO_BIN_EXE_forge-scaler"))
+        .arg("agent")
+        .args(["--imds-endpoint", imds, "--log-format", "json"])
+        .args(["--check-interval", "200ms", "--probe-timeout", "1s", "--stop-grace", "2s"])
+        .args(["--retry-initial", "500ms", "--retry-max", "2s"])
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("AWS_ENDPOINT_URL", aws_endpoint)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", dir.join("no-aws-config"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", dir.join("no-aws-credentials"))
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("start forge-scaler agent");
+    Watchdog { child, log }
+}
+
+impl Watchdog {
+    /// Waits for the watchdog to exit by itself; its exit code.
+    async fn exits_within(&mut self, limit: Duration) -> Option<i32> {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        None
+    }
+
+    /// SIGTERM (systemd stop), then the exit code.
+    async fn stop(&mut self) -> Option<i32> {
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        self.exits_within(Duration::from_secs(10)).await
+    }
+
+    fn events(&self) -> Vec<Value> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .collect()
+    }
+
+    fn saw(&self, event: &str) -> bool {
+        self.events().iter().any(|e| e["event"] == event)
+    }
+
+    fn dump(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn wait_until(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if condition() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    condition()
+}
+
+fn pid_alive(pid_file: &Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(pid_file) else { return false };
+    let Ok(pid) = text.trim().parse::<i32>() else { return false };
+    unsafe { libc::kill(pid, 0) == 0 }
+}
+
+fn lines(file: &Path) -> usize {
+    std::fs::read_to_string(file).map(|t| t.lines().count()).unwrap_or(0)
+}
+
+/// A fake agent that records each start and its pid, then runs until signalled.
+fn fake_agent(dir: &Path) -> String {
+    format!("echo start >> {0}/starts; echo $$ > {0}/agent.pid; exec sleep 600", dir.display())
+}
+
+// ---------- the tests ----------
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_idle_agent_terminates_its_instance_and_the_group_shrinks_by_one() {
+    let moto = Moto::start();
+    let instances = moto.group("ci-idle", 0, 2).await;
+    let me = &instances[0];
+    let imds = fake_imds(me).await;
+    let (varz, _) = fake_varz(0, None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let agent = fake_agent(dir.path());
+    let varz_url = format!("{}/varz", varz.uri());
+    let mut w = watchdog(
+        dir.path(),
+        &moto.endpoint,
+        &imds.uri(),
+        &[
+            "--idle-timeout",
+            "2s",
+            "--boot-timeout",
+            "2s",
+            "--woodpecker-varz",
+            &varz_url,
+            "--wrap",
+            "--",
+            "sh",
+            "-c",
+            &agent,
+        ],
+    );
+    let code = w.exits_within(Duration::from_secs(30)).await;
+    assert_eq!(code, Some(0), "watchdog should leave and exit 0; log:\n{}", w.dump());
+    assert_eq!(moto.desired("ci-idle").await, 1, "the terminate decrements desired");
+    assert!(!moto.instances("ci-idle").await.contains(me), "this instance left the group");
+    assert!(!pid_alive(&dir.path().join("agent.pid")), "the Woodpecker-style agent was killed before leaving");
+    let leave =
+        w.events().into_iter().find(|e| e["event"] == "check" && e["verdict"] == "leave").expect("a leave check");
+    assert_eq!(leave["reason"], "NoJobSinceBoot");
+    assert!(w.saw("terminating"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_busy_agent_stays_past_its_idle_timeout() {
+    let moto = Moto::start();
+    let instances = moto.group("ci-busy", 0, 2).await;
+    let imds = fake_imds(&instances[0]).await;
+    let (varz, _) = fake_varz(1, None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let agent = fake_agent(dir.path());
+    let varz_url = format!("{}/varz", varz.uri());
+    let mut w = watchdog(
+        dir.path(),
+        &moto.endpoint,
+        &imds.uri(),
+        &[
+            "--idle-timeout",
+            "1s",
+            "--boot-timeout",
+            "1s",
+            "--woodpecker-varz",
+            &varz_url,
+            "--wrap",
+            "--",
+            "sh",
+            "-c",
+            &agent,
+        ],
+    );
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(w.child.try_wait().unwrap(), None, "still watching; log:\n{}", w.dump());
+    assert_eq!(moto.desired("ci-busy").await, 2);
+    assert!(pid_alive(&dir.path().join("agent.pid")), "the busy agent was not stopped");
+    let checks: Vec<Value> = w.events().into_iter().filter(|e| e["event"] == "check").collect();
+    assert!(checks.len() >= 5, "one event per check, got {}", checks.len());
+    assert!(checks.iter().all(|c| c["busy"] == "Busy" && c["verdict"] == "stay"));
+    assert_eq!(w.stop().await, Some(0));
+    assert!(!w.saw("terminating"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn group_tags_override_the_idle_timeout_flag() {
+    let moto = Moto::start();
+    let instances = moto.group("ci-tags", 0, 2).await;
+    moto.tag("ci-tags", "forge-scaler:idle-timeout", "1s").await;
+    moto.tag("ci-tags", "forge-scaler:boot-timeout", "1s").await;
+    let imds = fake_imds(&instances[0]).await;
+    let (varz, _) = fake_varz(0, None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let varz_url = format!("{}/varz", varz.uri());
+    let mut w = watchdog(
+        dir.path(),
+        &moto.endpoint,
+        &imds.uri(),
+        &["--idle-timeout", "1h", "--boot-timeout", "1h", "--woodpecker-varz", &varz_url, "--stop-cmd", "true"],
+    );
+    assert_eq!(w.exits_within(Duration::from_secs(30)).await, Some(0), "log:\n{}", w.dump());
+    assert_eq!(moto.desired("ci-tags").await, 1);
+    let check = w.events().into_iter().find(|e| e["event"] == "check").unwrap();
+    assert_eq!(check["idle_timeout"], "1s");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_job_arriving_during_the_drain_is_kept_and_the_agent_undrained() {
+    let moto = Moto::start();
+    let instances = moto.group("ci-race", 0, 2).await;
+    let imds = fake_imds(&instances[0]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let job = dir.path().join("job-arrived");
+    // Idle until the stop command runs; the job lands in that instant.
+    let (varz, _) = fake_varz(0, Some(job.clone())).await;
+    let varz_url = format!("{}/varz", varz.uri());
+    let stop = format!("touch {}", job.display());
+    let start = format!("echo start >> {}/undrained", dir.path().display());
+    let mut w = watchdog(
+        dir.path(),
+        &moto.endpoint,
+        &imds.uri(),
+        &[
+            "--idle-timeout",
+            "1s",
+            "--boot-timeout",
+            "1s",
+            "--woodpecker-varz",
+            &varz_url,
+            "--stop-cmd",
+            &stop,
+            "--start-cmd",
+            &start,
+        ],
+    );
+    let undrained = dir.path().join("undrained");
+    assert!(
+        wait_until(Duration::from_secs(20), || lines(&undrained) >= 1).await,
+        "start command ran; log:\n{}",
+        w.dump()
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(w.child.try_wait().unwrap(), None, "the instance stays with its job; log:\n{}", w.dump());
+    assert_eq!(moto.desired("ci-race").await, 2);
+    assert!(moto.instances("ci-race").await.contains(&instances[0]));
+    assert!(w.saw("drain_aborted"));
+    assert!(!w.saw("terminating"));
+    let after: Vec<Value> = w.events().into_iter().filter(|e| e["event"] == "check").collect();
+    assert_eq!(after.last().unwrap()["busy"], "Busy", "later checks see the job");
+    assert_eq!(w.stop().await, Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wrapped_agent_exiting_by_itself_terminates_the_instance() {
+    let moto = Moto::start();
+    let instances = moto.group("ci-wrap", 0, 3).await;
+    let imds = fake_imds(&instances[1]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = watchdog(
+        dir.path(),
+        &moto.endpoint,
+        &imds.uri(),
+        &["--idle-timeout", "1h", "--boot-timeout", "1h", "--wrap", "--", "sh", "-c", "sleep 1; exit 0"],
+    );
+    assert_eq!(w.exits_within(Duration::from_secs(30)).await, Some(0), "log:\n{}", w.dump());
+    assert_eq!(moto.desired("ci-wrap").await, 2);
+    assert!(!moto.instances("ci-wrap").await.contains(&instances[1]));
+    let leave = w.events().into_iter().find(|e| e["verdict"] == "leave").unwrap();
+    assert_eq!(leave["reason"], "AgentExited");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_spot_notice_drains_at_once() {
+    let moto = Moto::start();
+    let instances = moto.group("ci-spot", 0, 2).await;
+    let imds = fake_imds(&instances[0]).await;
+    let (varz, _) = fake_varz(0, None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let agent = fake_agent(dir.path());
+    let varz_url = format!("{}/varz", varz.uri());
+    let mut w = watchdog(
+        dir.path(),
+        &moto.endpoint,
+        &imds.uri(),
+        &[
+            "--idle-timeout",
+            "1h",
+            "--boot-timeout",
+            "1h",
+            "--woodpecker-varz",
+            &varz_url,
+            "--wrap",
+            "--",
+            "sh",
+            "-c",
+            &agent,
+        ],
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(w.child.try_wait().unwrap(), None, "no reason to leave yet; log:\n{}", w.dump());
+    post_spot_notice(&imds).await;
+    let posted = Instant::now();
+    assert_eq!(w.exits_within(Duration::from_secs(20)).await, Some(0), "log:\n{}", w.dump());
+    assert!(posted.elapsed() < Duration::from_secs(10), "left within a few checks of the notice");
+    assert_eq!(moto.desired("ci-spot").await, 1);
+    let leave = w.events().into_iter().find(|e| e["verdict"] == "leave").unwrap();
+    assert_eq!(leave["reason"], "Interrupted");
+    assert!(!pid_alive(&dir.path().join("agent.pid")));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_imds_the_instance_never_terminates() {
+    let moto = Moto::start();
+    moto.group("ci-noimds", 0, 2).await;
+    let closed = format!("http://127.0.0.1:{}", free_port());
+    let dir = tempfile::tempdir().unwrap();
+    // The agent exits at once: with an identity that would be a reason to leave.
+    let mut w = watchdog(
+        dir.path(),
+        &moto.endpoint,
+        &closed,
+        &["--idle-timeout", "1s", "--boot-timeout", "1s", "--wrap", "--", "sh", "-c", "exit 0"],
+    );
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(w.child.try_wait().unwrap(), None, "keeps retrying; log:\n{}", w.dump());
+    assert_eq!(moto.desired("ci-noimds").await, 2);
+    let retries = w.events().into_iter().filter(|e| e["event"] == "retry" && e["step"] == "imds_identity").count();
+    assert!(retries >= 2, "retried IMDS with backoff, got {retries}; log:\n{}", w.dump());
+    assert!(!w.saw("terminating"));
+    assert_eq!(w.stop().await, Some(0));
+}
+
+// ---------- AWS's MinSize refusal (a stub: moto does not enforce MinSize) ----------
+
+const MIN_SIZE_ERROR: &str = include_str!("fixtures/aws/terminate_below_min.validation_error.xml");
+
+async fn stub_autoscaling(instance_id: &str, group: &str, min: u32, desired: u32) -> MockServer {
+    let stub = MockServer::start().await;
+    let instances = format!(
+        r#"<DescribeAutoScalingInstancesResponse xmlns="http://autoscaling.amazonaws.com/doc/2011-01-01/">
+  <DescribeAutoScalingInstancesResult><AutoScalingInstances><member>
+    <InstanceId>{instance_id}</InstanceId><AutoScalingGroupName>{group}</AutoScalingGroupName>
+    <AvailabilityZone>us-east-1a</AvailabilityZone><LifecycleState>InService</LifecycleState>
+    <HealthStatus>HEALTHY</HealthStatus><ProtectedFromScaleIn>true</ProtectedFromScaleIn>
+  </member></AutoScalingInstances></DescribeAutoScalingInstancesResult>
+  <ResponseMetadata><RequestId>5e1c0f4a-1111-4a8e-9c55-000000000001</RequestId></ResponseMetadata>
+</DescribeAutoScalingInstancesResponse>"#
+    );
+    let groups = format!(
+        r#"<DescribeAutoScalingGroupsResponse xmlns="http://autoscaling.amazonaws.com/doc/2011-01-01/">
+  <DescribeAutoScalingGroupsResult><AutoScalingGroups><member>
+    <AutoScalingGroupName>{group}</AutoScalingGroupName><MinSize>{min}</MinSize><MaxSize>10</MaxSize>
+    <DesiredCapacity>{desired}</DesiredCapacity><DefaultCooldown>60</DefaultCooldown>
+    <AvailabilityZones><member>us-east-1a</member></AvailabilityZones><HealthCheckType>EC2</HealthCheckType>
+    <CreatedTime>2026-11-22T10:00:00Z</CreatedTime><Instances/><Tags/>
+  </member></AutoScalingGroups></DescribeAutoScalingGroupsResult>
+  <ResponseMetadata><RequestId>5e1c0f4a-1111-4a8e-9c55-000000000002</RequestId></ResponseMetadata>
+</DescribeAutoScalingGroupsResponse>"#
+    );
+    for (action, body, status) in [
+        ("Action=DescribeAutoScalingInstances", instances, 200),
+        ("Action=DescribeAutoScalingGroups", groups, 200),
+        ("Action=TerminateInstanceInAutoScalingGroup", MIN_SIZE_ERROR.to_string(), 400),
+    ] {
+        Mock::given(method("POST"))
+            .and(body_string_contains(action))
+            .respond_with(ResponseTemplate::new(status).set_body_raw(body, "text/xml"))
+            .mount(&stub)
+            .await;
+    }
+    stub
+}
+
+async fn requests_with(stub: &MockServer, needle: &str) -> usize {
+    stub.received_requests().await.unwrap().iter().filter(|r| String::from_utf8_lossy(&r.body).contains(needle)).count()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn at_min_size_the_instance_stays_and_its_agent_runs_again() {
+    // The group read says one instance could leave, but another left first: AWS refuses.
+    let stub = stub_autoscaling("i-0feedc0de0000001", "ci-floor", 1, 2).await;
+    let imds = fake_imds("i-0feedc0de0000001").await;
+    let (varz, _) = fake_varz(0, None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let agent = fake_agent(dir.path());
+    let varz_url = format!("{}/varz", varz.uri());
+    let mut w = watchdog(
+        dir.path(),
+        &stub.uri(),
+        &imds.uri(),
+        &[
+            "--idle-timeout",
+            "1s",
+            "--boot-timeout",
+            "1s",
+            "--woodpecker-varz",
+            &varz_url,
+            "--wrap",
+            "--",
+            "sh",
+            "-c",
+            &agent,
+        ],
+    );
+    let starts = dir.path().join("starts");
+    assert!(wait_until(Duration::from_secs(20), || lines(&starts) >= 2).await, "agent restarted; log:\n{}", w.dump());
+    assert!(
+        wait_until(Duration::from_secs(5), || pid_alive(&dir.path().join("agent.pid"))).await,
+        "agent running again"
+    );
+    assert_eq!(w.child.try_wait().unwrap(), None, "the instance stays; log:\n{}", w.dump());
+    assert!(w.saw("stay_at_min_size"));
+    let terminates = requests_with(&stub, "Action=TerminateInstanceInAutoScalingGroup").await;
+    assert!(terminates >= 1);
+    assert_eq!(terminates, requests_with(&stub, "ShouldDecrementDesiredCapacity=true").await, "always decrementing");
+    assert_eq!(requests_with(&stub, "Action=SetInstanceHealth").await, 0, "never marks itself unhealthy");
+    // Backoff: not one terminate per 200 ms check.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let later = requests_with(&stub, "Action=TerminateInstanceInAutoScalingGroup").await;
+    assert!(later <= terminates + 2, "retries back off: {terminates} then {later}");
+    assert_eq!(w.stop().await, Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn at_the_floor_the_agent_is_not_even_drained() {
+    let stub = stub_autoscaling("i-0feedc0de0000002", "ci-floor", 1, 1).await;
+    let imds = fake_imds("i-0feedc0de0000002").await;
+    let (varz, _) = fake_varz(0, None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let agent = fake_agent(dir.path());
+    let varz_url = format!("{}/varz", varz.uri());
+    let mut w = watchdog(
+        dir.path(),
+        &stub.uri(),
+        &imds.uri(),
+        &[
+            "--idle-timeout",
+            "1s",
+            "--boot-timeout",
+            "1s",
+            "--woodpecker-varz",
+            &varz_url,
+            "--wrap",
+            "--",
+            "sh",
+            "-c",
+            &agent,
+        ],
+    );
+    assert!(wait_until(Duration::from_secs(20), || w.saw("stay_at_min_size")).await, "log:\n{}", w.dump());
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(lines(&dir.path().join("starts")), 1, "the agent was never stopped");
+    assert_eq!(requests_with(&stub, "Action=TerminateInstanceInAutoScalingGroup").await, 0);
+    assert_eq!(w.stop().await, Some(0));
+    assert!(!pid_alive(&dir.path().join("agent.pid")), "stopping the watchdog stops its agent");
+}
