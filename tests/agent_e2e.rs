@@ -3,7 +3,6 @@
 //! MinSize refusal that moto does not produce, a stub serving AWS's error body). Every server
 //! runs on 127.0.0.1 and is started and stopped here.
 
-use aws_sdk_autoscaling::config::{BehaviorVersion, Credentials, Region};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -14,76 +13,43 @@ use wiremock::matchers::{body_string_contains, header, method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 const TOKEN: &str = "AQAEAFake-imds-session-token==";
-const REGION: &str = "us-east-1";
+const REGION: &str = support::REGION;
 
-// ---------- moto ----------
+mod support;
 
-/// A moto_server on a free loopback port, killed on drop.
+// ---------- moto (tests/support) ----------
+
+/// moto_server plus the few reads these tests need.
 struct Moto {
-    child: Child,
+    inner: support::Moto,
     endpoint: String,
 }
 
 impl Moto {
     fn start() -> Moto {
-        let port = free_port();
-        let child = Command::new("moto_server")
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start moto_server ({e}): install it with pip install 'moto[server]'"));
-        let endpoint = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "moto_server did not listen on {endpoint} within 30 s");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Moto { child, endpoint }
+        let inner = support::Moto::start();
+        let endpoint = inner.endpoint();
+        Moto { inner, endpoint }
     }
 
-    fn client(&self) -> aws_sdk_autoscaling::Client {
-        let config = aws_sdk_autoscaling::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new(REGION))
-            .endpoint_url(&self.endpoint)
-            .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
-            .build();
-        aws_sdk_autoscaling::Client::from_conf(config)
+    async fn client(&self) -> aws_sdk_autoscaling::Client {
+        aws_sdk_autoscaling::Client::new(&self.inner.sdk().await)
     }
 
     /// Creates a group (launch configuration, one AZ) and returns its instance ids.
     async fn group(&self, name: &str, min: i32, desired: i32) -> Vec<String> {
-        let asg = self.client();
-        asg.create_launch_configuration()
-            .launch_configuration_name(format!("{name}-lc"))
-            .image_id("ami-12c6146b")
-            .instance_type("t3.micro")
-            .send()
-            .await
-            .expect("create launch configuration in moto");
-        asg.create_auto_scaling_group()
-            .auto_scaling_group_name(name)
-            .launch_configuration_name(format!("{name}-lc"))
-            .min_size(min)
-            .max_size(10)
-            .desired_capacity(desired)
-            .availability_zones(format!("{REGION}a"))
-            .new_instances_protected_from_scale_in(true)
-            .send()
-            .await
-            .expect("create group in moto");
+        support::create_group(&self.inner.sdk().await, &support::GroupSpec::new(name, min, 10, desired)).await;
         self.instances(name).await
     }
 
     async fn instances(&self, name: &str) -> Vec<String> {
-        let out = self.client().describe_auto_scaling_groups().auto_scaling_group_names(name).send().await.unwrap();
+        let out =
+            self.client().await.describe_auto_scaling_groups().auto_scaling_group_names(name).send().await.unwrap();
         out.auto_scaling_groups()[0].instances().iter().filter_map(|i| i.instance_id().map(str::to_string)).collect()
     }
 
     async fn desired(&self, name: &str) -> i32 {
-        let out = self.client().describe_auto_scaling_groups().auto_scaling_group_names(name).send().await.unwrap();
-        out.auto_scaling_groups()[0].desired_capacity().unwrap()
+        support::desired_capacity(&self.inner.sdk().await, name).await
     }
 
     async fn tag(&self, group: &str, key: &str, value: &str) {
@@ -94,19 +60,12 @@ impl Moto {
             .value(value)
             .propagate_at_launch(false)
             .build();
-        self.client().create_or_update_tags().tags(tag).send().await.unwrap();
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.client().await.create_or_update_tags().tags(tag).send().await.unwrap();
     }
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    support::free_port()
 }
 
 // ---------- fake IMDS ----------
@@ -191,10 +150,7 @@ fn watchdog(dir: &Path, aws_endpoint: &str, imds: &str, args: &[&str]) -> Watchd
         .args(args)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("AWS_ENDPOINT_URL", aws_endpoint)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .envs(support::aws_env(aws_endpoint))
         .env("AWS_CONFIG_FILE", dir.join("no-aws-config"))
         .env("AWS_SHARED_CREDENTIALS_FILE", dir.join("no-aws-credentials"))
         .env("RUST_LOG", "info")
