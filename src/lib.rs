@@ -12,10 +12,12 @@
 //! - [`tick`]: observe -> plan -> apply -> report, for every pool.
 //! - [`app`]: the shell the CLI and Lambda share (config source, AWS setup, edges).
 //! - [`agent`]: the instance watchdog (`idle` is pure, `host` does I/O).
+//! - [`adaptive`]: the adaptive idle timeout (pure) and the arrival history kept in a tag.
 //! - [`sim`]: the simulator driving the real planner and idle logic on a virtual clock.
 //!
 //! The binary `forge-scaler` (src/bin) is a thin shell over this library.
 
+pub mod adaptive;
 pub mod agent;
 pub mod app;
 pub mod cloud;

@@ -1,2 +1,378 @@
 //! The simulator: a discrete-event replay of CI traces against a simulated forge queue and
-//! Auto Scaling Group, driving the real planner and the real agent idle logic.
+//! Auto Scaling Group, driving the real planner and the real agent idle logic, and the
+//! models of the other autoscalers on the same capacity model.
+//!
+//! - [`trace`]: the CSV trace format and its statistics.
+//! - [`engine`]: the world (queue, group, instances, billing) and the event loop.
+//! - [`policies`]: forge-scaler and the baselines.
+//! - [`synth`]: synthetic traces from a rate profile.
+//! - [`plot`]: the SVG timeline.
+//!
+//! [`run`] replays one trace under every policy (one thread each) and reports.
+
+pub mod engine;
+pub mod plot;
+pub mod policies;
+pub mod synth;
+pub mod trace;
+
+use crate::adaptive::AdaptiveSettings;
+use engine::{Measured, Sample, World};
+use policies::{Autoscaler, Buildkite, Drone, ForgeScaler, Gitlab, StaticFleet, Woodpecker};
+use serde::Serialize;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+use trace::Trace;
+
+/// The trace bundled into the binary (`simulate` with no `--trace`).
+pub const BUNDLED_TRACE_NAME: &str = "travis-jackson-databind";
+pub const BUNDLED_TRACE: &str = include_str!("../../assets/traces/travis-jackson-databind.csv");
+
+/// Every policy, in report order.
+pub const POLICY_NAMES: [&str; 8] =
+    ["static", "buildkite", "woodpecker", "drone", "gitlab", "forge-scaler", "forge-scaler-adaptive", "vespene"];
+
+/// The baselines forge-scaler is compared against (static is a reference only).
+pub const OTHER_AUTOSCALERS: [&str; 4] = ["buildkite", "woodpecker", "drone", "gitlab"];
+
+/// What to simulate besides the trace.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Options {
+    pub world: World,
+    /// forge-scaler's fixed idle timeout (its default: 10 min).
+    pub idle_timeout: Duration,
+    pub adaptive: AdaptiveSettings,
+    /// GitLab's idle_count (jobs of warm capacity kept).
+    pub gitlab_idle_count: u32,
+    /// Policies to run (names from [`POLICY_NAMES`]); empty: all.
+    pub only: Vec<String>,
+    /// Keep a timeline for the plot.
+    pub timeline: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            world: World::default(),
+            idle_timeout: Duration::from_secs(600),
+            adaptive: AdaptiveSettings::default(),
+            gitlab_idle_count: 0,
+            only: Vec::new(),
+            timeline: false,
+        }
+    }
+}
+
+/// Cost floors no autoscaler can beat.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Bounds {
+    /// Sum of job time / slots: every slot busy, zero idle.
+    pub work_instance_hours: f64,
+    /// A fresh instance per job: wait = boot, cost = boot + job (billed) per job.
+    pub reactive_instance_hours: f64,
+}
+
+/// One policy's results (the `simulate --json` fields).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PolicyReport {
+    pub policy: String,
+    pub instance_hours: f64,
+    pub idle_instance_hours: f64,
+    pub wait_p50_s: f64,
+    pub wait_p95_s: f64,
+    pub wait_p99_s: f64,
+    pub wait_max_s: f64,
+    pub reaction_p95_s: f64,
+    pub launches: u64,
+    pub disrupted_jobs: u64,
+    pub peak_instances: u32,
+    #[serde(skip)]
+    pub timeline: Vec<Sample>,
+    #[serde(skip)]
+    pub jobs_run: usize,
+}
+
+/// The whole comparison (the `simulate --json` document).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    pub trace: String,
+    pub jobs: usize,
+    pub slots: u32,
+    pub boot_s: f64,
+    pub bounds: Bounds,
+    pub policies: Vec<PolicyReport>,
+}
+
+impl Report {
+    pub fn policy(&self, name: &str) -> Option<&PolicyReport> {
+        self.policies.iter().find(|p| p.policy == name)
+    }
+}
+
+/// Builds the named policy for this trace and world.
+pub fn make_policy(name: &str, trace: &Trace, options: &Options) -> Option<Box<dyn Autoscaler>> {
+    let world = &options.world;
+    let (slots, max) = (world.slots.max(1), world.max_instances);
+    Some(match name {
+        "static" => {
+            let p95 = trace.concurrency_at_arrival_quantile(0.95).max(1);
+            Box::new(StaticFleet { instances: p95.div_ceil(slots).min(max) })
+        }
+        "buildkite" => Box::new(Buildkite::default()),
+        "woodpecker" => Box::new(Woodpecker::default()),
+        "drone" => Box::new(Drone::default()),
+        "gitlab" => Box::new(Gitlab::new(options.gitlab_idle_count)),
+        "forge-scaler" => Box::new(ForgeScaler::fixed(slots, max, options.idle_timeout)),
+        "forge-scaler-adaptive" => Box::new(ForgeScaler::adaptive(slots, max, options.adaptive.clone())),
+        "vespene" => Box::new(ForgeScaler::vespene(slots, max)),
+        _ => return None,
+    })
+}
+
+/// Nearest-rank quantile (0..=1) of `values` (reordered in place); 0 for none.
+pub fn quantile(values: &mut [f32], q: f64) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    let rank = ((q * values.len() as f64).ceil() as usize).clamp(1, values.len()) - 1;
+    *values.select_nth_unstable_by(rank, f32::total_cmp).1 as f64
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+fn summarize(name: &str, mut m: Measured) -> PolicyReport {
+    let hours = |ms: u128| round3(ms as f64 / 3_600_000.0);
+    PolicyReport {
+        policy: name.to_string(),
+        instance_hours: hours(m.instance_ms),
+        idle_instance_hours: hours(m.idle_ms),
+        wait_p50_s: round3(quantile(&mut m.waits_s, 0.50)),
+        wait_p95_s: round3(quantile(&mut m.waits_s, 0.95)),
+        wait_p99_s: round3(quantile(&mut m.waits_s, 0.99)),
+        wait_max_s: round3(quantile(&mut m.waits_s, 1.0)),
+        reaction_p95_s: round3(quantile(&mut m.reactions_s, 0.95)),
+        launches: m.launches,
+        disrupted_jobs: m.disrupted_jobs,
+        peak_instances: m.peak_instances,
+        jobs_run: m.waits_s.len(),
+        timeline: m.timeline,
+    }
+}
+
+/// The two reference bounds for this trace and world.
+pub fn bounds(trace: &Trace, world: &World) -> Bounds {
+    let slots = world.slots.max(1) as f64;
+    let boot_ms = world.boot.as_millis() as u64;
+    let reactive: u128 = trace.jobs.iter().map(|j| world.billed_ms(boot_ms + j.duration_ms) as u128).sum();
+    Bounds {
+        work_instance_hours: round3(trace.work_ms() as f64 / slots / 3_600_000.0),
+        reactive_instance_hours: round3(reactive as f64 / 3_600_000.0),
+    }
+}
+
+/// Replays `trace` under every selected policy, one thread each. `progress` counts
+/// replayed arrivals over all policies (total: jobs x policies).
+pub fn run(trace: &Trace, options: &Options, progress: &AtomicU64) -> Result<Report, String> {
+    let names: Vec<&str> = if options.only.is_empty() {
+        POLICY_NAMES.to_vec()
+    } else {
+        let mut names = Vec::new();
+        for wanted in &options.only {
+            let Some(name) = POLICY_NAMES.iter().find(|n| **n == wanted.as_str()) else {
+                return Err(format!("unknown policy {wanted:?} (known: {})", POLICY_NAMES.join(", ")));
+            };
+            names.push(*name);
+        }
+        names
+    };
+    let policies: Vec<PolicyReport> = std::thread::scope(|scope| {
+        let handles: Vec<_> = names
+            .iter()
+            .map(|&name| {
+                scope.spawn(move || {
+                    let mut policy = make_policy(name, trace, options).expect("names come from POLICY_NAMES");
+                    let sim =
+                        engine::Sim::new(options.world.clone(), &trace.jobs, policy.instance_idle(), options.timeline);
+                    summarize(name, sim.run(policy.as_mut(), progress))
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("a policy thread panicked")).collect()
+    });
+    Ok(Report {
+        trace: trace.name.clone(),
+        jobs: trace.jobs.len(),
+        slots: options.world.slots,
+        boot_s: options.world.boot.as_secs_f64(),
+        bounds: bounds(trace, &options.world),
+        policies,
+    })
+}
+
+/// The report as a table (the CLI's default output).
+pub fn table(report: &Report) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "trace {} ({} jobs), slots {}, boot {} s; bounds: work {:.2} instance-h, reactive {:.2} instance-h",
+        report.trace,
+        report.jobs,
+        report.slots,
+        report.boot_s,
+        report.bounds.work_instance_hours,
+        report.bounds.reactive_instance_hours
+    );
+    let _ = writeln!(
+        out,
+        "{:<22} {:>10} {:>10} {:>8} {:>8} {:>8} {:>8} {:>9} {:>8} {:>9} {:>5}",
+        "policy", "inst-h", "idle-h", "p50 s", "p95 s", "p99 s", "max s", "react95 s", "launches", "disrupted", "peak"
+    );
+    for p in &report.policies {
+        let _ = writeln!(
+            out,
+            "{:<22} {:>10.2} {:>10.2} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>9.1} {:>8} {:>9} {:>5}",
+            p.policy,
+            p.instance_hours,
+            p.idle_instance_hours,
+            p.wait_p50_s,
+            p.wait_p95_s,
+            p.wait_p99_s,
+            p.wait_max_s,
+            p.reaction_p95_s,
+            p.launches,
+            p.disrupted_jobs,
+            p.peak_instances
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run_one(policy: &str, csv: &str, slots: u32, max: u32) -> PolicyReport {
+        let trace = Trace::parse("t", csv).unwrap();
+        let mut options = Options { only: vec![policy.into()], ..Options::default() };
+        options.world = World { slots, max_instances: max, boot_jitter: 0.0, ..World::default() };
+        let report = run(&trace, &options, &AtomicU64::new(0)).unwrap();
+        report.policies.into_iter().next().unwrap()
+    }
+
+    #[test]
+    fn one_job_waits_the_boot_and_pays_boot_job_and_idle_timeout() {
+        let p = run_one("forge-scaler", "arrival_s,duration_s\n0,100\n", 1, 1000);
+        assert_eq!(p.wait_max_s, 60.0);
+        assert_eq!(p.launches, 1);
+        // 60 s boot + 100 s job + 600 s idle.
+        assert_eq!(p.instance_hours, round3(760.0 / 3600.0));
+        assert_eq!(p.idle_instance_hours, round3(660.0 / 3600.0));
+        assert_eq!(p.reaction_p95_s, 0.0);
+    }
+
+    #[test]
+    fn a_burst_launches_ceil_n_over_slots() {
+        let csv = "arrival_s,duration_s\n".to_string() + &"0,100\n".repeat(7);
+        let p = run_one("forge-scaler", &csv, 3, 1000);
+        assert_eq!(p.launches, 3);
+        assert_eq!(p.peak_instances, 3);
+        assert_eq!(p.wait_max_s, 60.0);
+    }
+
+    #[test]
+    fn a_gap_longer_than_the_idle_timeout_launches_again() {
+        let p = run_one("forge-scaler", "arrival_s,duration_s\n0,100\n2000,100\n", 1, 1000);
+        assert_eq!(p.launches, 2);
+        assert_eq!(p.wait_p50_s, 60.0);
+        let p = run_one("forge-scaler", "arrival_s,duration_s\n0,100\n400,100\n", 1, 1000);
+        assert_eq!(p.launches, 1);
+        assert_eq!(p.wait_p50_s, 0.0);
+        // One instance from 0 to 500 + 600.
+        assert_eq!(p.instance_hours, round3(1100.0 / 3600.0));
+    }
+
+    #[test]
+    fn max_instances_caps_a_burst() {
+        let csv = "arrival_s,duration_s\n".to_string() + &"0,100\n".repeat(10);
+        let p = run_one("forge-scaler", &csv, 1, 4);
+        assert_eq!(p.launches, 4);
+        assert_eq!(p.peak_instances, 4);
+        // Jobs 9 and 10 run in the third round: 60 + 2 * 100.
+        assert_eq!(p.wait_max_s, 260.0);
+    }
+
+    #[test]
+    fn short_lived_instance_is_billed_the_minimum() {
+        let mut world = World { boot: Duration::from_secs(5), ..World::default() };
+        assert_eq!(world.billed_ms(30_000), 60_000);
+        world.billing = engine::Billing::Hourly;
+        assert_eq!(world.billed_ms(3_700_000), 7_200_000);
+    }
+
+    #[test]
+    fn reaction_is_arrival_to_the_covering_scale_out() {
+        // A job at 5 s is seen by the 10 s tick.
+        let p = run_one("forge-scaler", "arrival_s,duration_s\n5,100\n", 1, 1000);
+        assert_eq!(p.reaction_p95_s, 5.0);
+        assert_eq!(p.wait_max_s, 65.0);
+    }
+
+    #[test]
+    fn every_policy_runs_every_job_and_disrupts_none() {
+        let csv = "arrival_s,duration_s\n0,100\n0,300\n30,50\n900,20\n910,700\n5000,60\n5001,60\n5002,60\n";
+        for name in POLICY_NAMES {
+            let p = run_one(name, csv, 2, 1000);
+            assert_eq!(p.jobs_run, 8, "{name}");
+            assert_eq!(p.disrupted_jobs, 0, "{name}");
+            assert!(p.instance_hours * 3600.0 >= 1350.0 / 2.0, "{name}: {}", p.instance_hours);
+        }
+    }
+
+    #[test]
+    fn buildkite_cooldown_delays_the_second_scale_out() {
+        // Second job 60 s after the first, while the first instance is busy: the 300 s
+        // cooldown holds it until 300 s, then boot.
+        let p = run_one("buildkite", "arrival_s,duration_s\n0,1000\n60,100\n", 1, 1000);
+        assert_eq!(p.wait_max_s, 300.0 - 60.0 + 60.0);
+    }
+
+    #[test]
+    fn woodpecker_overshoots_while_agents_boot() {
+        // Boot longer than the reconcile interval: booting agents add no workers, so the
+        // next reconcile adds another agent for the same job.
+        let trace = Trace::parse("t", "arrival_s,duration_s\n0,100\n").unwrap();
+        let mut options = Options { only: vec!["woodpecker".into()], ..Options::default() };
+        options.world = World { boot: Duration::from_secs(150), boot_jitter: 0.0, ..World::default() };
+        let report = run(&trace, &options, &AtomicU64::new(0)).unwrap();
+        assert_eq!(report.policies[0].launches, 3);
+    }
+
+    #[test]
+    fn static_fleet_is_sized_at_p95_concurrency() {
+        let csv = "arrival_s,duration_s\n".to_string() + &"0,100\n".repeat(4);
+        let p = run_one("static", &csv, 1, 1000);
+        assert_eq!(p.launches, 4);
+        assert_eq!(p.wait_max_s, 0.0);
+    }
+
+    #[test]
+    fn same_seed_same_report() {
+        let trace = Trace::parse("t", BUNDLED_TRACE).unwrap();
+        let trace = Trace { jobs: trace.jobs[..300].to_vec(), ..trace };
+        let options = Options { only: vec!["forge-scaler".into(), "woodpecker".into()], ..Options::default() };
+        let a = run(&trace, &options, &AtomicU64::new(0)).unwrap();
+        let b = run(&trace, &options, &AtomicU64::new(0)).unwrap();
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn unknown_policy_is_an_error() {
+        let trace = Trace::parse("t", "arrival_s,duration_s\n0,1\n").unwrap();
+        let options = Options { only: vec!["nope".into()], ..Options::default() };
+        let err = run(&trace, &options, &AtomicU64::new(0)).unwrap_err();
+        assert!(err.contains("unknown policy \"nope\""), "{err}");
+    }
+}

@@ -1,0 +1,274 @@
+//! The adaptive idle timeout: a pure function from a pool's recent job arrivals, the boot
+//! time and `now` to how long an idle instance should wait before leaving. It owns the
+//! arithmetic and the compact history a stateless function keeps in a group tag; it does
+//! no I/O and reads no clock.
+//!
+//! # Why it works (ski rental on the pool's own gaps)
+//! An idle instance that stays pays one instance-second per second. One that leaves too
+//! early makes the next job pay a cold start: `boot` seconds of a new instance booting
+//! (billed, idle) plus `boot` seconds of the job waiting, weighted by `wait_weight`.
+//! With the recent gaps between arrival bursts `g_1..g_n`, the expected cost of a timeout
+//! `T` per idle period is `sum(min(g_i, T)) + cold * #{g_i > T}`, where
+//! `cold = boot * (1 + wait_weight)`. The cost is piecewise linear in `T` and only drops at
+//! a gap value, so the best `T` is one of the gaps (or the floor): we try them all. Sparse
+//! pools (gaps of hours) get a short timeout, since waiting never pays; busy pools (gaps
+//! of a minute or two) keep instances warm as long as the gaps they actually see. The open
+//! gap since the last arrival counts too, so the timeout shortens as soon as a pool goes
+//! quiet. A fixed timeout is right for one load only; this one follows the load.
+//!
+//! # Inputs a stateless Lambda has
+//! The function sees the creation time of every pending and running job each tick. It
+//! keeps the recent arrival times in the group tag `forge-scaler:arrivals`
+//! ([`ArrivalHistory::to_tag`], at most 256 characters as AWS allows), reads it back from
+//! the DescribeAutoScalingGroups answer it fetches anyway, adds the jobs created since the
+//! tag's own timestamp ([`ArrivalHistory::record`]), and writes both tags in the same tick.
+//! A cold start loses nothing; a lost or unreadable tag falls back to `fallback`.
+
+use std::time::Duration;
+
+/// Tuning of the adaptive timeout.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdaptiveSettings {
+    /// Launch to a working agent.
+    pub boot: Duration,
+    /// How many instance-seconds one second of job wait is worth.
+    pub wait_weight: f64,
+    /// Arrivals closer than this are one burst (one tick sees them together).
+    pub burst_window: Duration,
+    pub floor: Duration,
+    pub ceiling: Duration,
+    /// Used while the history holds fewer than `min_gaps` gaps.
+    pub fallback: Duration,
+    pub min_gaps: usize,
+}
+
+impl Default for AdaptiveSettings {
+    fn default() -> Self {
+        AdaptiveSettings {
+            boot: Duration::from_secs(60),
+            wait_weight: 3.0,
+            burst_window: Duration::from_secs(10),
+            floor: Duration::from_secs(60),
+            ceiling: Duration::from_secs(30 * 60),
+            fallback: Duration::from_secs(10 * 60),
+            min_gaps: 4,
+        }
+    }
+}
+
+/// The idle timeout for `now`, from recent arrival times (seconds on any epoch shared
+/// with `now_s`, sorted ascending) and the instances the pool has (`instances`, at least
+/// 1: each of them sees about 1/instances of the arrivals, so its idle gaps are that much
+/// longer).
+pub fn idle_timeout(arrivals_s: &[u64], instances: u32, now_s: u64, settings: &AdaptiveSettings) -> Duration {
+    let window = settings.burst_window.as_secs();
+    let mut bursts: Vec<u64> = Vec::with_capacity(arrivals_s.len());
+    for &t in arrivals_s {
+        match bursts.last() {
+            Some(&last) if t.saturating_sub(last) <= window => {}
+            _ => bursts.push(t),
+        }
+    }
+    if bursts.len() <= settings.min_gaps {
+        return settings.fallback;
+    }
+    let spread = instances.max(1) as f64;
+    let mut gaps: Vec<f64> = bursts.windows(2).map(|w| (w[1] - w[0]) as f64 * spread).collect();
+    // The open gap: a quiet pool already waited this long (a lower bound on its next gap).
+    if let Some(&last) = bursts.last() {
+        let open = now_s.saturating_sub(last) as f64;
+        if open > window as f64 {
+            gaps.push(open * spread);
+        }
+    }
+    gaps.sort_by(f64::total_cmp);
+    let cold = settings.boot.as_secs_f64() * (1.0 + settings.wait_weight.max(0.0));
+    let floor = settings.floor.as_secs_f64();
+    let ceiling = settings.ceiling.as_secs_f64().max(floor);
+    // cost(T) = sum(min(g, T)) + cold * #{g > T}, evaluated at T = floor and every gap in
+    // [floor, ceiling] and at the ceiling, with prefix sums.
+    let total = gaps.len();
+    let mut best = (f64::INFINITY, floor);
+    let mut below_sum = 0.0; // sum of gaps <= T
+    let mut below = 0usize; // count of gaps <= T
+    let mut candidates: Vec<f64> = vec![floor];
+    candidates.extend(gaps.iter().copied().filter(|&g| g > floor && g < ceiling));
+    candidates.push(ceiling);
+    for t in candidates {
+        while below < total && gaps[below] <= t {
+            below_sum += gaps[below];
+            below += 1;
+        }
+        let above = (total - below) as f64;
+        let cost = below_sum + above * t + cold * above;
+        if cost < best.0 {
+            best = (cost, t);
+        }
+    }
+    Duration::from_secs_f64(best.1)
+}
+
+/// Recent arrival times (Unix seconds), bounded to fit one Auto Scaling Group tag.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ArrivalHistory {
+    /// When the history was last updated: jobs created after it are new.
+    pub seen_until_s: u64,
+    pub arrivals_s: Vec<u64>,
+}
+
+/// AWS tag values hold at most 256 characters.
+pub const TAG_VALUE_MAX: usize = 256;
+
+fn base36(mut n: u64) -> String {
+    const DIGITS: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut out = Vec::new();
+    loop {
+        out.push(DIGITS[(n % 36) as usize]);
+        n /= 36;
+        if n == 0 {
+            break;
+        }
+    }
+    out.reverse();
+    String::from_utf8(out).unwrap_or_default()
+}
+
+impl ArrivalHistory {
+    /// Adds the jobs (creation times) created after `seen_until_s` and up to `now_s`, keeps
+    /// the most recent `keep` arrivals, and moves `seen_until_s` to `now_s`.
+    pub fn record(&mut self, created_s: impl IntoIterator<Item = u64>, now_s: u64, keep: usize) {
+        let since = self.seen_until_s;
+        let mut fresh: Vec<u64> = created_s.into_iter().filter(|&c| c > since && c <= now_s).collect();
+        fresh.sort_unstable();
+        self.arrivals_s.extend(fresh);
+        if self.arrivals_s.len() > keep {
+            let cut = self.arrivals_s.len() - keep;
+            self.arrivals_s.drain(..cut);
+        }
+        self.seen_until_s = self.seen_until_s.max(now_s);
+    }
+
+    /// `seen:first.delta.delta...` in base 36, dropping the oldest arrivals until it fits.
+    pub fn to_tag(&self) -> String {
+        let head = base36(self.seen_until_s);
+        let arrivals = &self.arrivals_s;
+        // Walk back from the newest arrival while the tag still fits.
+        let mut first = arrivals.len();
+        let mut deltas_len = 0usize;
+        while first > 0 {
+            let candidate = first - 1;
+            let extra = if candidate + 1 < arrivals.len() {
+                base36(arrivals[candidate + 1].saturating_sub(arrivals[candidate])).len() + 1
+            } else {
+                0
+            };
+            let total = head.len() + 1 + base36(arrivals[candidate]).len() + deltas_len + extra;
+            if total > TAG_VALUE_MAX {
+                break;
+            }
+            deltas_len += extra;
+            first = candidate;
+        }
+        let kept = &arrivals[first..];
+        let mut out = head;
+        out.push(':');
+        if let Some(&start) = kept.first() {
+            out.push_str(&base36(start));
+            for w in kept.windows(2) {
+                out.push('.');
+                out.push_str(&base36(w[1].saturating_sub(w[0])));
+            }
+        }
+        out
+    }
+
+    /// Parses [`to_tag`](Self::to_tag)'s form; None for anything else (the caller starts over).
+    pub fn from_tag(tag: &str) -> Option<ArrivalHistory> {
+        let (seen, rest) = tag.split_once(':')?;
+        let seen_until_s = u64::from_str_radix(seen, 36).ok()?;
+        let mut arrivals_s = Vec::new();
+        if !rest.is_empty() {
+            let mut parts = rest.split('.');
+            let mut t = u64::from_str_radix(parts.next()?, 36).ok()?;
+            arrivals_s.push(t);
+            for p in parts {
+                t = t.checked_add(u64::from_str_radix(p, 36).ok()?)?;
+                arrivals_s.push(t);
+            }
+        }
+        Some(ArrivalHistory { seen_until_s, arrivals_s })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> AdaptiveSettings {
+        AdaptiveSettings::default()
+    }
+
+    #[test]
+    fn too_little_history_falls_back() {
+        assert_eq!(idle_timeout(&[0, 100], 1, 200, &settings()), Duration::from_secs(600));
+    }
+
+    #[test]
+    fn sparse_pool_gets_the_floor() {
+        // Jobs hours apart: staying idle never pays.
+        let arrivals: Vec<u64> = (0..20).map(|i| i * 7200).collect();
+        assert_eq!(idle_timeout(&arrivals, 1, 19 * 7200 + 30, &settings()), Duration::from_secs(60));
+    }
+
+    #[test]
+    fn busy_pool_covers_its_gaps() {
+        // A job every 3 minutes: the timeout covers a 3-minute gap, well under 10 minutes.
+        let arrivals: Vec<u64> = (0..30).map(|i| i * 180).collect();
+        let t = idle_timeout(&arrivals, 1, 29 * 180 + 20, &settings());
+        assert_eq!(t, Duration::from_secs(180));
+    }
+
+    #[test]
+    fn gaps_spread_over_instances_are_longer() {
+        let arrivals: Vec<u64> = (0..30).map(|i| i * 60).collect();
+        // One instance sees a job a minute; spread over 3, each sees one every 3 minutes.
+        assert_eq!(idle_timeout(&arrivals, 1, 29 * 60 + 5, &settings()), Duration::from_secs(60));
+        assert_eq!(idle_timeout(&arrivals, 3, 29 * 60 + 5, &settings()), Duration::from_secs(180));
+    }
+
+    #[test]
+    fn a_pool_gone_quiet_gets_a_shorter_timeout() {
+        let arrivals: Vec<u64> = (0..30).map(|i| i * 180).collect();
+        let busy = idle_timeout(&arrivals, 1, 29 * 180 + 20, &settings());
+        let quiet = idle_timeout(&arrivals, 1, 29 * 180 + 6 * 3600, &settings());
+        assert!(quiet <= busy, "{quiet:?} > {busy:?}");
+    }
+
+    #[test]
+    fn bursts_count_as_one_arrival() {
+        // Ten jobs at once every two hours are sparse, not busy.
+        let arrivals: Vec<u64> = (0..10).flat_map(|i| std::iter::repeat_n(i * 7200, 10)).collect();
+        assert_eq!(idle_timeout(&arrivals, 1, 9 * 7200 + 30, &settings()), Duration::from_secs(60));
+    }
+
+    #[test]
+    fn history_round_trips_through_a_tag_and_fits() {
+        let mut h = ArrivalHistory::default();
+        h.record((0..400).map(|i| 1_760_000_000 + i * 97), 1_760_000_000 + 400 * 97, 400);
+        let tag = h.to_tag();
+        assert!(tag.len() <= TAG_VALUE_MAX, "{}", tag.len());
+        let back = ArrivalHistory::from_tag(&tag).unwrap();
+        assert_eq!(back.seen_until_s, h.seen_until_s);
+        assert!(back.arrivals_s.len() >= 40, "{}", back.arrivals_s.len());
+        assert_eq!(back.arrivals_s.last(), h.arrivals_s.last());
+        assert_eq!(ArrivalHistory::from_tag("garbage"), None);
+    }
+
+    #[test]
+    fn record_adds_only_jobs_created_since_last_time() {
+        let mut h = ArrivalHistory { seen_until_s: 100, arrivals_s: vec![90] };
+        h.record([95, 101, 105, 200], 110, 10);
+        assert_eq!(h.arrivals_s, vec![90, 101, 105]);
+        assert_eq!(h.seen_until_s, 110);
+    }
+}

@@ -1,0 +1,483 @@
+//! The autoscalers the simulator compares, each a small model of its published behaviour
+//! and timing defaults (research notes in docs/simulator.md): forge-scaler (the real
+//! planner, fixed or adaptive idle timeout), Vespene's formula, buildkite-agent-scaler,
+//! woodpecker-autoscaler, drone-autoscaler, GitLab's docker-autoscaler and a static fleet.
+//! They decide; the engine (`engine::Sim`) owns the world and the measurements.
+
+use super::engine::{InstanceIdle, InstanceState, Millis, Sim, SECOND};
+use crate::adaptive::{self, AdaptiveSettings, ArrivalHistory};
+use crate::agent::idle::IdleConfig;
+use crate::model::{Group, Observation, Queue};
+use crate::plan::plan;
+use crate::policy::{Formula, Policy};
+use chrono::{DateTime, TimeZone, Utc};
+use std::time::Duration;
+
+const MINUTE: Millis = 60 * SECOND;
+
+/// One autoscaler under test.
+pub trait Autoscaler: Send {
+    fn name(&self) -> &'static str;
+    /// The instance-side idle rule, when the policy's instances leave by themselves.
+    fn instance_idle(&self) -> Option<InstanceIdle>;
+    /// Before the first job: launch a fixed fleet, ask for the first tick.
+    fn start(&mut self, sim: &mut Sim<'_>) {
+        sim.request_tick(0);
+    }
+    /// One look at the queue and the group; returns when to look next.
+    fn tick(&mut self, sim: &mut Sim<'_>) -> Option<Millis>;
+    /// The first scheduled look at or after `t` (the engine skips looks while the queue
+    /// and the group are both empty: nothing can happen then).
+    fn tick_at_or_after(&self, t: Millis) -> Millis;
+    /// A job just arrived; an extra look at the returned time (a runner that polls for jobs).
+    fn on_arrival(&mut self, _sim: &Sim<'_>) -> Option<Millis> {
+        None
+    }
+}
+
+/// A schedule of invocations every `period`, each ticking every `poll` while the next
+/// tick would still start within `budget` of the invocation's start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Invocations {
+    pub period: Millis,
+    pub poll: Millis,
+    pub budget: Millis,
+}
+
+impl Invocations {
+    /// forge-scaler's Lambda: every minute, polls at 0, 10, ... 50 s.
+    pub const FORGE_SCALER: Invocations = Invocations { period: MINUTE, poll: 10 * SECOND, budget: 50 * SECOND };
+    /// buildkite-agent-scaler's Lambda: every minute, LAMBDA_INTERVAL 10 s, LAMBDA_TIMEOUT 50 s
+    /// (polls at 0..40 s: the 50 s timeout wins the race with the fifth interval).
+    pub const BUILDKITE: Invocations = Invocations { period: MINUTE, poll: 10 * SECOND, budget: 40 * SECOND };
+
+    pub fn every(period: Millis) -> Self {
+        Invocations { period, poll: period, budget: 0 }
+    }
+
+    /// The first tick at or after `t`.
+    pub fn at_or_after(&self, t: Millis) -> Millis {
+        if t == 0 {
+            return 0;
+        }
+        self.next_after(t - 1)
+    }
+
+    /// The first tick strictly after `t`.
+    pub fn next_after(&self, t: Millis) -> Millis {
+        let base = t / self.period * self.period;
+        let offset = t - base;
+        let next = (offset / self.poll + 1) * self.poll;
+        if next <= self.budget && next < self.period {
+            base + next
+        } else {
+            base + self.period
+        }
+    }
+}
+
+fn epoch() -> DateTime<Utc> {
+    Utc.timestamp_opt(1_767_225_600, 0).single().unwrap_or_default() // 2026-01-01T00:00:00Z
+}
+
+fn at(t: Millis) -> DateTime<Utc> {
+    epoch() + chrono::Duration::milliseconds(t as i64)
+}
+
+fn unix_s(t: Millis) -> u64 {
+    epoch().timestamp() as u64 + t / SECOND
+}
+
+/// The adaptive idle timeout as the function computes it each tick.
+struct AdaptiveState {
+    settings: AdaptiveSettings,
+    tag: String,
+    last_seen: Option<Millis>,
+    last: Option<(Millis, u32, usize)>,
+}
+
+/// forge-scaler: the real planner on the Lambda's schedule, the real watchdog on instances.
+pub struct ForgeScaler {
+    name: &'static str,
+    policy: Policy,
+    schedule: Invocations,
+    idle: IdleConfig,
+    adaptive: Option<AdaptiveState>,
+    last_scale_out: Option<Millis>,
+}
+
+impl ForgeScaler {
+    /// The default policy and a fixed idle timeout (default 10 min).
+    pub fn fixed(slots: u32, max_instances: u32, idle_timeout: Duration) -> Self {
+        ForgeScaler {
+            name: "forge-scaler",
+            policy: Policy { slots, max_instances: Some(max_instances), ..Policy::default() },
+            schedule: Invocations::FORGE_SCALER,
+            idle: IdleConfig { idle_timeout, ..IdleConfig::default() },
+            adaptive: None,
+            last_scale_out: None,
+        }
+    }
+
+    /// The default policy with `idle_timeout = "adaptive"`.
+    pub fn adaptive(slots: u32, max_instances: u32, settings: AdaptiveSettings) -> Self {
+        let mut scaler = Self::fixed(slots, max_instances, settings.fallback);
+        scaler.name = "forge-scaler-adaptive";
+        scaler.adaptive = Some(AdaptiveState { settings, tag: String::new(), last_seen: None, last: None });
+        scaler
+    }
+
+    /// Vespene's stock formula (weights 1, 1, multiplier 1/slots so one instance serves
+    /// `slots` builds, excess 0), re-evaluated every 5 minutes (`reevaluate_minutes`);
+    /// workers exit after 5 idle minutes (`--max-wait-minutes=5`).
+    pub fn vespene(slots: u32, max_instances: u32) -> Self {
+        let formula = Formula::Vespene {
+            queued_weight: 1.0,
+            running_weight: 1.0,
+            multiplier: 1.0 / slots.max(1) as f64,
+            excess: 0.0,
+        };
+        ForgeScaler {
+            name: "vespene",
+            policy: Policy { slots, max_instances: Some(max_instances), formula, ..Policy::default() },
+            schedule: Invocations::every(5 * MINUTE),
+            idle: IdleConfig {
+                idle_timeout: Duration::from_secs(300),
+                boot_timeout: Duration::from_secs(300),
+                ..IdleConfig::default()
+            },
+            adaptive: None,
+            last_scale_out: None,
+        }
+    }
+}
+
+impl Autoscaler for ForgeScaler {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    fn tick_at_or_after(&self, t: Millis) -> Millis {
+        self.schedule.at_or_after(t)
+    }
+    fn instance_idle(&self) -> Option<InstanceIdle> {
+        Some(InstanceIdle { config: self.idle.clone(), drain: Duration::ZERO })
+    }
+    fn tick(&mut self, sim: &mut Sim<'_>) -> Option<Millis> {
+        let now = sim.now();
+        let observation = Observation {
+            queue: Queue {
+                pending: sim.pending(),
+                running: sim.running(),
+                waiting: 0,
+                pending_ages_s: sim.pending_ages_s().collect(),
+            },
+            group: Group {
+                min: sim.min_size(),
+                max: sim.max_size(),
+                desired: sim.desired(),
+                in_service: sim.in_service(),
+                booting: sim.booting(),
+                last_scale_out: self.last_scale_out.map(at),
+            },
+        };
+        let planned = plan(&self.policy, &observation, at(now));
+        if planned.desired > sim.desired() && sim.set_desired(planned.desired).is_ok() {
+            self.last_scale_out = Some(now);
+        }
+        if let Some(state) = &mut self.adaptive {
+            // What the function does each tick: read the arrivals tag, add the jobs created
+            // since, write it back, compute the timeout, write the idle-timeout tag.
+            let fresh: Vec<u64> = sim.arrivals_since(state.last_seen).map(unix_s).collect();
+            state.last_seen = Some(now);
+            if !fresh.is_empty() || state.tag.is_empty() {
+                let mut history = ArrivalHistory::from_tag(&state.tag).unwrap_or_default();
+                history.record(fresh, unix_s(now), 128);
+                state.tag = history.to_tag();
+            }
+            let arrivals = ArrivalHistory::from_tag(&state.tag).unwrap_or_default().arrivals_s;
+            let instances = sim.desired().max(1);
+            let key = (now / MINUTE, instances, arrivals.len());
+            if state.last != Some(key) {
+                state.last = Some(key);
+                let timeout = adaptive::idle_timeout(&arrivals, instances, unix_s(now), &state.settings);
+                sim.set_idle_timeout(timeout);
+            }
+        }
+        Some(self.schedule.next_after(now))
+    }
+}
+
+/// buildkite-agent-scaler with its SAM template's defaults: 10 s polls in a 1-minute Lambda,
+/// 300 s scale-out cooldown, scale-in disabled; agents disconnect after 600 s idle
+/// (elastic stack ScaleInIdlePeriod), sleep 10 s, and terminate with decrement.
+pub struct Buildkite {
+    pub cooldown: Millis,
+    last_out: Option<Millis>,
+}
+
+impl Default for Buildkite {
+    fn default() -> Self {
+        Buildkite { cooldown: 300 * SECOND, last_out: None }
+    }
+}
+
+impl Autoscaler for Buildkite {
+    fn name(&self) -> &'static str {
+        "buildkite"
+    }
+    fn tick_at_or_after(&self, t: Millis) -> Millis {
+        Invocations::BUILDKITE.at_or_after(t)
+    }
+    fn instance_idle(&self) -> Option<InstanceIdle> {
+        Some(InstanceIdle {
+            config: IdleConfig {
+                idle_timeout: Duration::from_secs(600),
+                boot_timeout: Duration::ZERO,
+                ..IdleConfig::default()
+            },
+            drain: Duration::from_secs(10),
+        })
+    }
+    fn tick(&mut self, sim: &mut Sim<'_>) -> Option<Millis> {
+        let now = sim.now();
+        let slots = sim.slots();
+        let required = sim.pending() + sim.running();
+        let mut desired = required.div_ceil(slots);
+        let actual = sim.in_service();
+        let group_desired = sim.desired();
+        // Availability boost: jobs exist, the group converged, under half the agents connected.
+        if required > 0 && actual > 0 && actual == group_desired {
+            let connected = sim.ready_taking_jobs() as f64;
+            if connected / (actual as f64) < 0.5 {
+                desired = desired.max(group_desired + 1);
+            }
+        }
+        let desired = desired.clamp(sim.min_size(), sim.max_size());
+        let n = if actual > 0 { actual } else { group_desired };
+        if desired > n && desired > group_desired {
+            let cooled = self.last_out.is_none_or(|t| now >= t + self.cooldown);
+            if cooled && sim.set_desired(desired).is_ok() {
+                self.last_out = Some(now);
+            }
+        }
+        Some(Invocations::BUILDKITE.next_after(now))
+    }
+}
+
+/// woodpecker-autoscaler: reconcile every minute; its worker-count formula, in which
+/// booting agents add nothing (so it keeps adding while they boot, its #137); drains and
+/// removes agents idle past AGENT_IDLE_TIMEOUT (10 min), oldest first.
+pub struct Woodpecker {
+    pub interval: Millis,
+    pub idle_timeout: Millis,
+}
+
+impl Default for Woodpecker {
+    fn default() -> Self {
+        Woodpecker { interval: MINUTE, idle_timeout: 10 * MINUTE }
+    }
+}
+
+impl Autoscaler for Woodpecker {
+    fn name(&self) -> &'static str {
+        "woodpecker"
+    }
+    fn tick_at_or_after(&self, t: Millis) -> Millis {
+        t.div_ceil(self.interval) * self.interval
+    }
+    fn instance_idle(&self) -> Option<InstanceIdle> {
+        None
+    }
+    fn tick(&mut self, sim: &mut Sim<'_>) -> Option<Millis> {
+        let now = sim.now();
+        let per_agent = sim.slots() as i64;
+        let connected: Vec<(usize, u32, Option<Millis>)> = sim
+            .alive()
+            .filter(|(_, i)| i.state == InstanceState::Ready)
+            .map(|(id, i)| (id, i.busy, i.last_work))
+            .collect();
+        let worker_count: i64 = connected.iter().map(|&(_, busy, _)| per_agent - busy as i64).sum();
+        let running = sim.running() as i64;
+        let available = (worker_count + running + per_agent - 1) / per_agent;
+        let required = (sim.pending() as i64 + running + per_agent - 1) / per_agent;
+        let pool = sim.alive().filter(|(_, i)| i.state != InstanceState::Draining).count() as i64;
+        let low = -(pool - sim.min_size() as i64);
+        let high = sim.max_size() as i64 - pool;
+        let delta = (required - available).clamp(low.min(0), high.max(0));
+        if delta > 0 {
+            let _ = sim.set_desired(sim.desired() + delta as u32);
+        } else if delta < 0 {
+            let idle_for = self.idle_timeout;
+            let drain: Vec<usize> = connected
+                .iter()
+                .filter(|&&(_, _, last_work)| last_work.is_none_or(|w| now.saturating_sub(w) >= idle_for))
+                .map(|&(id, _, _)| id)
+                .take((-delta) as usize)
+                .collect();
+            for id in drain {
+                // no_schedule, then removed once it has no task.
+                sim.drain_then_terminate(id, Duration::ZERO);
+            }
+        }
+        Some((now / self.interval + 1) * self.interval)
+    }
+}
+
+/// drone-autoscaler: plans every 5 minutes; capacity counts every server not stopped
+/// (booting ones too); scales down newest first, only servers idle and older than
+/// DRONE_POOL_MIN_AGE (55 min); a collector destroys marked servers every 10 s.
+pub struct Drone {
+    pub interval: Millis,
+    pub min_age: Millis,
+    pub collector: Millis,
+}
+
+impl Default for Drone {
+    fn default() -> Self {
+        Drone { interval: 5 * MINUTE, min_age: 55 * MINUTE, collector: 10 * SECOND }
+    }
+}
+
+impl Autoscaler for Drone {
+    fn name(&self) -> &'static str {
+        "drone"
+    }
+    fn tick_at_or_after(&self, t: Millis) -> Millis {
+        t.div_ceil(self.interval) * self.interval
+    }
+    fn instance_idle(&self) -> Option<InstanceIdle> {
+        None
+    }
+    fn tick(&mut self, sim: &mut Sim<'_>) -> Option<Millis> {
+        let now = sim.now();
+        let concurrency = sim.slots() as i64;
+        let servers: Vec<(usize, u32, Millis, InstanceState)> = sim
+            .alive()
+            .filter(|(_, i)| i.state != InstanceState::Draining)
+            .map(|(id, i)| (id, i.busy, i.launched_at, i.state))
+            .collect();
+        let count = servers.len() as i64;
+        let capacity = count * concurrency;
+        let free = (capacity - sim.running() as i64).max(0);
+        let short = sim.pending() as i64 - free;
+        let diff = if short >= 0 { (short + concurrency - 1) / concurrency } else { short / concurrency };
+        if diff > 0 {
+            let add = diff.min(sim.max_size() as i64 - count);
+            if add > 0 {
+                let _ = sim.set_desired(sim.desired() + add as u32);
+            }
+        } else if diff < 0 && count + diff >= sim.min_size() as i64 {
+            let marked: Vec<usize> = servers
+                .iter()
+                .rev()
+                .filter(|&&(_, busy, launched, state)| {
+                    busy == 0 && state == InstanceState::Ready && now - launched >= self.min_age
+                })
+                .map(|&(id, ..)| id)
+                .take((-diff) as usize)
+                .collect();
+            let collect_at = (now / self.collector + 1) * self.collector;
+            for id in marked {
+                sim.drain_then_terminate(id, Duration::from_millis(collect_at - now));
+            }
+        }
+        Some((now / self.interval + 1) * self.interval)
+    }
+}
+
+/// GitLab docker-autoscaler (taskscaler + fleeting AWS plugin): the runner polls for jobs
+/// every 3 s (check_interval) and asks for capacity at once; wanted instances =
+/// ceil((in use + pending + idle_count) / capacity_per_instance); every minute it removes
+/// instances idle longer than idle_time (20 min in GitLab's AWS example).
+pub struct Gitlab {
+    pub idle_count: u32,
+    pub idle_time: Millis,
+    pub update_interval: Millis,
+    pub check_interval: Millis,
+    next_update: Millis,
+    trigger_at: Option<Millis>,
+}
+
+impl Gitlab {
+    pub fn new(idle_count: u32) -> Self {
+        Gitlab {
+            idle_count,
+            idle_time: 20 * MINUTE,
+            update_interval: MINUTE,
+            check_interval: 3 * SECOND,
+            next_update: 0,
+            trigger_at: None,
+        }
+    }
+}
+
+impl Autoscaler for Gitlab {
+    fn name(&self) -> &'static str {
+        "gitlab"
+    }
+    fn tick_at_or_after(&self, t: Millis) -> Millis {
+        t.div_ceil(self.update_interval) * self.update_interval
+    }
+    fn instance_idle(&self) -> Option<InstanceIdle> {
+        None
+    }
+    fn on_arrival(&mut self, sim: &Sim<'_>) -> Option<Millis> {
+        let at = (sim.now() / self.check_interval + 1) * self.check_interval;
+        if self.trigger_at.is_some_and(|t| t >= sim.now()) {
+            return None;
+        }
+        self.trigger_at = Some(at);
+        Some(at)
+    }
+    fn tick(&mut self, sim: &mut Sim<'_>) -> Option<Millis> {
+        let now = sim.now();
+        if self.trigger_at.is_some_and(|t| t <= now) {
+            self.trigger_at = None;
+        }
+        let slots = sim.slots();
+        let wanted = ((sim.running() + sim.pending() + self.idle_count).div_ceil(slots)).min(sim.max_size());
+        let current = sim.alive().filter(|(_, i)| i.state != InstanceState::Draining).count() as u32;
+        if wanted > current {
+            let _ = sim.set_desired(sim.desired() + (wanted - current));
+        } else if wanted < current {
+            let mut idle: Vec<(Millis, usize)> = sim
+                .alive()
+                .filter_map(|(id, i)| i.idle_since().map(|since| (since, id)))
+                .filter(|&(since, _)| now.saturating_sub(since) >= self.idle_time)
+                .collect();
+            idle.sort_unstable();
+            for (_, id) in idle.into_iter().take((current - wanted) as usize) {
+                let _ = sim.terminate_decrement(id);
+            }
+        }
+        if now >= self.next_update {
+            self.next_update = (now / self.update_interval + 1) * self.update_interval;
+            Some(self.next_update)
+        } else {
+            None
+        }
+    }
+}
+
+/// A fixed fleet sized at the trace's p95 concurrency: a reference, not an autoscaler.
+pub struct StaticFleet {
+    pub instances: u32,
+}
+
+impl Autoscaler for StaticFleet {
+    fn name(&self) -> &'static str {
+        "static"
+    }
+    fn tick_at_or_after(&self, t: Millis) -> Millis {
+        t
+    }
+    fn instance_idle(&self) -> Option<InstanceIdle> {
+        None
+    }
+    fn start(&mut self, sim: &mut Sim<'_>) {
+        sim.launch_ready(self.instances);
+    }
+    fn tick(&mut self, _sim: &mut Sim<'_>) -> Option<Millis> {
+        None
+    }
+}

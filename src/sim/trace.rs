@@ -1,0 +1,178 @@
+//! CI traces: parsing the CSV format (`arrival_s,duration_s[,labels][,project]`), the few
+//! statistics the simulator needs (span, concurrency at arrival), and writing traces back.
+//! Pure: text in, data out; reading files is the caller's job.
+
+use std::fmt::Write as _;
+use thiserror::Error;
+
+/// One job of a trace, in milliseconds since the trace's first job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TraceJob {
+    pub arrival_ms: u64,
+    pub duration_ms: u64,
+}
+
+/// A parsed trace: jobs sorted by arrival.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Trace {
+    pub name: String,
+    pub jobs: Vec<TraceJob>,
+}
+
+/// What is wrong with a trace, naming the line.
+#[derive(Debug, Error, PartialEq)]
+pub enum TraceError {
+    #[error("trace {name}: empty (expected a header `arrival_s,duration_s[,labels][,project]` and at least one row)")]
+    Empty { name: String },
+    #[error("trace {name}, line 1: header must start with `arrival_s,duration_s`, found {found:?}")]
+    Header { name: String, found: String },
+    #[error("trace {name}, line {line}: {message}")]
+    Row { name: String, line: usize, message: String },
+    #[error("trace {name}: header but no job rows")]
+    NoJobs { name: String },
+}
+
+/// Seconds (a non-negative finite decimal) to milliseconds.
+fn seconds_to_ms(field: &str) -> Result<u64, String> {
+    let value: f64 = field.trim().parse().map_err(|_| format!("{:?} is not a number of seconds", field.trim()))?;
+    if !value.is_finite() || value < 0.0 {
+        return Err(format!("{value} is not a non-negative finite number of seconds"));
+    }
+    if value > 1.0e12 {
+        return Err(format!("{value} seconds is beyond any plausible trace"));
+    }
+    Ok((value * 1000.0).round() as u64)
+}
+
+impl Trace {
+    /// Parses a CSV trace. Blank lines and lines starting with `#` are skipped; rows out of
+    /// arrival order are sorted (stable), so any history export replays as given.
+    pub fn parse(name: &str, text: &str) -> Result<Trace, TraceError> {
+        let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty() && !l.starts_with('#'));
+        let Some((_, header)) = lines.next() else { return Err(TraceError::Empty { name: name.into() }) };
+        let mut columns = header.split(',').map(|c| c.trim().trim_start_matches('\u{feff}'));
+        if columns.next() != Some("arrival_s") || columns.next() != Some("duration_s") {
+            return Err(TraceError::Header { name: name.into(), found: header.chars().take(80).collect() });
+        }
+        let mut jobs = Vec::with_capacity(text.len() / 24);
+        let mut sorted = true;
+        for (index, line) in lines {
+            let row_error = |message: String| TraceError::Row { name: name.into(), line: index + 1, message };
+            let mut fields = line.splitn(4, ',');
+            let arrival = fields.next().unwrap_or_default();
+            let Some(duration) = fields.next() else {
+                return Err(row_error(format!("expected at least 2 fields (arrival_s,duration_s), found {line:?}")));
+            };
+            let arrival_ms = seconds_to_ms(arrival).map_err(|e| row_error(format!("arrival_s: {e}")))?;
+            let duration_ms = seconds_to_ms(duration).map_err(|e| row_error(format!("duration_s: {e}")))?;
+            if let Some(last) = jobs.last() {
+                let last: &TraceJob = last;
+                sorted &= last.arrival_ms <= arrival_ms;
+            }
+            jobs.push(TraceJob { arrival_ms, duration_ms });
+        }
+        if jobs.is_empty() {
+            return Err(TraceError::NoJobs { name: name.into() });
+        }
+        if !sorted {
+            jobs.sort_by_key(|j| j.arrival_ms);
+        }
+        Ok(Trace { name: name.into(), jobs })
+    }
+
+    /// From the first arrival to the last job's end (no queueing), in milliseconds.
+    pub fn span_ms(&self) -> u64 {
+        let first = self.jobs.first().map_or(0, |j| j.arrival_ms);
+        let last_end = self.jobs.iter().map(|j| j.arrival_ms + j.duration_ms).max().unwrap_or(0);
+        last_end.saturating_sub(first)
+    }
+
+    /// Sum of job run times, in milliseconds.
+    pub fn work_ms(&self) -> u64 {
+        self.jobs.iter().map(|j| j.duration_ms).sum()
+    }
+
+    /// The jobs running at each job's arrival (itself included) if every job started at once;
+    /// the `quantile` (0..=1) over jobs. The static fleet is sized from its 0.95 quantile.
+    pub fn concurrency_at_arrival_quantile(&self, quantile: f64) -> u32 {
+        let mut ends: std::collections::BinaryHeap<std::cmp::Reverse<u64>> = Default::default();
+        let mut seen: Vec<u32> = Vec::with_capacity(self.jobs.len());
+        for job in &self.jobs {
+            while ends.peek().is_some_and(|e| e.0 <= job.arrival_ms) {
+                ends.pop();
+            }
+            ends.push(std::cmp::Reverse(job.arrival_ms + job.duration_ms));
+            seen.push(ends.len() as u32);
+        }
+        percentile_u32(&mut seen, quantile)
+    }
+
+    /// Writes the trace in the canonical CSV form (whole seconds), with `labels` and `project`.
+    pub fn to_csv(&self, labels: &str, project: &str) -> String {
+        let mut out = String::with_capacity(self.jobs.len() * 28 + 40);
+        out.push_str("arrival_s,duration_s,labels,project\n");
+        for job in &self.jobs {
+            let _ = writeln!(out, "{},{},{labels},{project}", job.arrival_ms / 1000, job.duration_ms / 1000);
+        }
+        out
+    }
+}
+
+/// Nearest-rank quantile of `values` (reordered in place); 0 for none.
+pub fn percentile_u32(values: &mut [u32], quantile: f64) -> u32 {
+    if values.is_empty() {
+        return 0;
+    }
+    let rank = ((quantile * values.len() as f64).ceil() as usize).clamp(1, values.len()) - 1;
+    *values.select_nth_unstable(rank).1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_rows_with_and_without_labels() {
+        let t = Trace::parse("t", "arrival_s,duration_s,labels,project\n0,110,linux,a\n1.5,20\n\n# note\n3,4,x;y,p\n")
+            .unwrap();
+        let arrivals: Vec<u64> = t.jobs.iter().map(|j| j.arrival_ms).collect();
+        assert_eq!(arrivals, vec![0, 1500, 3000]);
+        assert_eq!(t.jobs[0].duration_ms, 110_000);
+    }
+
+    #[test]
+    fn bad_number_names_line_and_field() {
+        let err = Trace::parse("t", "arrival_s,duration_s\n0,10\n5,ten\n").unwrap_err();
+        assert_eq!(err.to_string(), "trace t, line 3: duration_s: \"ten\" is not a number of seconds");
+    }
+
+    #[test]
+    fn negative_arrival_and_missing_field_are_errors() {
+        let err = Trace::parse("t", "arrival_s,duration_s\n-1,10\n").unwrap_err();
+        assert!(matches!(err, TraceError::Row { line: 2, .. }), "{err}");
+        let err = Trace::parse("t", "arrival_s,duration_s\n0,10\n7\n").unwrap_err();
+        assert!(err.to_string().contains("line 3") && err.to_string().contains("at least 2 fields"), "{err}");
+    }
+
+    #[test]
+    fn header_is_required() {
+        let err = Trace::parse("t", "0,10\n").unwrap_err();
+        assert!(matches!(err, TraceError::Header { .. }), "{err}");
+        assert!(matches!(Trace::parse("t", "").unwrap_err(), TraceError::Empty { .. }));
+        assert!(matches!(Trace::parse("t", "arrival_s,duration_s\n").unwrap_err(), TraceError::NoJobs { .. }));
+    }
+
+    #[test]
+    fn unsorted_rows_are_sorted() {
+        let t = Trace::parse("t", "arrival_s,duration_s\n10,1\n0,2\n").unwrap();
+        assert_eq!(t.jobs[0], TraceJob { arrival_ms: 0, duration_ms: 2000 });
+    }
+
+    #[test]
+    fn concurrency_quantile_counts_overlap() {
+        let t = Trace::parse("t", "arrival_s,duration_s\n0,100\n0,100\n0,100\n500,10\n").unwrap();
+        assert_eq!(t.concurrency_at_arrival_quantile(1.0), 3);
+        assert_eq!(t.concurrency_at_arrival_quantile(0.25), 1);
+        assert_eq!(t.span_ms(), 510_000);
+    }
+}
