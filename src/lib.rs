@@ -11,6 +11,8 @@
 //!   an in-memory fleet for tests.
 //! - [`tick`]: observe -> plan -> apply -> report, for every pool.
 //! - [`app`]: the shell the CLI and Lambda share (config source, AWS setup, edges).
+//! - [`runloop`]: the config cache and inner loop the Lambda and `run` share; the Lambda handler.
+//! - [`metrics`]: CloudWatch Embedded Metric Format lines from a tick report (pure).
 //! - [`agent`]: the instance watchdog (`idle` is pure, `host` does I/O).
 //! - [`adaptive`]: the adaptive idle timeout (pure) and the arrival history kept in a tag.
 //! - [`sim`]: the simulator driving the real planner and idle logic on a virtual clock.
@@ -23,8 +25,10 @@ pub mod app;
 pub mod cloud;
 pub mod config;
 pub mod forge;
+pub mod metrics;
 pub mod model;
 pub mod plan;
 pub mod policy;
+pub mod runloop;
 pub mod sim;
 pub mod tick;
