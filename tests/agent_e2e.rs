@@ -87,7 +87,14 @@ async fn fake_imds(instance_id: &str) -> MockServer {
             .mount(&imds)
             .await;
     }
-    // Without a valid token IMDSv2 answers 401; unknown paths 404 (wiremock's default).
+    // With the token, paths that do not exist here (no spot notice, no lifecycle state) are 404;
+    // without a valid token IMDSv2 answers 401.
+    Mock::given(method("GET"))
+        .and(header("X-aws-ec2-metadata-token", TOKEN))
+        .respond_with(ResponseTemplate::new(404))
+        .with_priority(9)
+        .mount(&imds)
+        .await;
     Mock::given(method("GET")).respond_with(ResponseTemplate::new(401)).with_priority(10).mount(&imds).await;
     imds
 }
@@ -105,6 +112,9 @@ async fn post_spot_notice(imds: &MockServer) {
 
 // ---------- fake Woodpecker /varz ----------
 
+/// A `running_count` that makes the fake answer HTTP 500 (the probe fails).
+const VARZ_BROKEN: u64 = u64::MAX;
+
 /// `running_count` from a counter, or 1 once `job_file` exists (a job that arrives when the
 /// watchdog's stop command runs).
 struct Varz {
@@ -116,6 +126,9 @@ impl Respond for Varz {
     fn respond(&self, _: &Request) -> ResponseTemplate {
         let arrived = self.job_file.as_ref().is_some_and(|f| f.exists());
         let running = if arrived { 1 } else { self.running.load(Ordering::SeqCst) };
+        if running == VARZ_BROKEN {
+            return ResponseTemplate::new(500);
+        }
         let polling = if running == 0 { 1 } else { 0 };
         ResponseTemplate::new(200)
             .set_body_string(format!(r#"{{"polling_count":{polling},"running_count":{running},"running":{{}}}}"#))
@@ -581,4 +594,109 @@ async fn at_the_floor_the_agent_is_not_even_drained() {
     assert_eq!(requests_with(&stub, "Action=TerminateInstanceInAutoScalingGroup").await, 0);
     assert_eq!(w.stop().await, Some(0));
     assert!(!pid_alive(&dir.path().join("agent.pid")), "stopping the watchdog stops its agent");
+}
+
+// ---------- probes that fail, lifecycle, usage ----------
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_probe_failing_after_the_agent_was_ready_never_leaves() {
+    let moto = Moto::start();
+    let instances = moto.group("ci-probe-down", 0, 2).await;
+    let imds = fake_imds(&instances[0]).await;
+    let (varz, running) = fake_varz(0, None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let varz_url = format!("{}/varz", varz.uri());
+    let mut w = watchdog(
+        dir.path(),
+        &moto.endpoint,
+        &imds.uri(),
+        &["--idle-timeout", "6s", "--boot-timeout", "6s", "--woodpecker-varz", &varz_url, "--stop-cmd", "true"],
+    );
+    assert!(wait_until(Duration::from_secs(20), || w.events().iter().any(|e| e["agent_ready"] == true)).await);
+    running.store(VARZ_BROKEN, Ordering::SeqCst); // from now on the probe cannot tell
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    assert_eq!(w.child.try_wait().unwrap(), None, "stays on an unknown reading; log:\n{}", w.dump());
+    assert_eq!(moto.desired("ci-probe-down").await, 2);
+    let last = w.events().into_iter().filter(|e| e["event"] == "check").last().unwrap();
+    assert_eq!(last["busy"], "Unknown");
+    assert!(last["uptime_s"].as_f64().unwrap() > 6.0, "checked past the timeouts");
+    assert_eq!(w.stop().await, Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_agent_never_ready_leaves_at_the_boot_timeout() {
+    let moto = Moto::start();
+    let instances = moto.group("ci-never-ready", 0, 2).await;
+    let imds = fake_imds(&instances[0]).await;
+    let nothing = format!("http://127.0.0.1:{}/varz", free_port());
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = watchdog(
+        dir.path(),
+        &moto.endpoint,
+        &imds.uri(),
+        &["--idle-timeout", "1s", "--boot-timeout", "2s", "--woodpecker-varz", &nothing, "--stop-cmd", "true"],
+    );
+    assert_eq!(w.exits_within(Duration::from_secs(30)).await, Some(0), "log:\n{}", w.dump());
+    assert_eq!(moto.desired("ci-never-ready").await, 1);
+    let leave = w.events().into_iter().find(|e| e["verdict"] == "leave").unwrap();
+    assert_eq!(leave["reason"], "NeverReady");
+    assert!(leave["uptime_s"].as_f64().unwrap() >= 2.0, "not before the boot timeout");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lifecycle_terminated_drains_without_a_second_terminate() {
+    let moto = Moto::start();
+    let instances = moto.group("ci-lifecycle", 0, 2).await;
+    let imds = fake_imds(&instances[0]).await;
+    Mock::given(method("GET"))
+        .and(path("/latest/meta-data/autoscaling/target-lifecycle-state"))
+        .and(header("X-aws-ec2-metadata-token", TOKEN))
+        .respond_with(ResponseTemplate::new(200).set_body_string("Terminated"))
+        .mount(&imds)
+        .await;
+    let (varz, _) = fake_varz(0, None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let agent = fake_agent(dir.path());
+    let varz_url = format!("{}/varz", varz.uri());
+    let mut w = watchdog(
+        dir.path(),
+        &moto.endpoint,
+        &imds.uri(),
+        &[
+            "--idle-timeout",
+            "1h",
+            "--boot-timeout",
+            "1h",
+            "--woodpecker-varz",
+            &varz_url,
+            "--wrap",
+            "--",
+            "sh",
+            "-c",
+            &agent,
+        ],
+    );
+    assert_eq!(w.exits_within(Duration::from_secs(20)).await, Some(0), "log:\n{}", w.dump());
+    assert!(w.saw("terminated_by_group"));
+    assert!(!w.saw("terminating"), "the group is already terminating it");
+    assert_eq!(moto.desired("ci-lifecycle").await, 2, "no decrement of our own");
+    assert!(!pid_alive(&dir.path().join("agent.pid")), "drained");
+}
+
+#[test]
+fn without_any_way_to_tell_busy_the_agent_command_refuses_to_start() {
+    let out = Command::new(env!("CARGO_BIN_EXE_forge-scaler"))
+        .args(["agent", "--imds-endpoint", "http://127.0.0.1:9"])
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--wrap") && stderr.contains("--probe"), "names the options: {stderr}");
+    let bad = Command::new(env!("CARGO_BIN_EXE_forge-scaler"))
+        .args(["agent", "--probe", "true", "--idle-timeout", "ten minutes"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--idle-timeout"));
 }

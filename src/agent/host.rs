@@ -159,7 +159,7 @@ impl Watchdog {
                 Ok(fresh) => view = Some(fresh),
                 Err(e) => tracing::warn!(event = "group_read_failed", group = %group, error = %e),
             }
-            let check = self.look(view.as_ref()).await?;
+            let check = self.look(view.as_ref(), memory.was_ready).await?;
             let (next, verdict) = decide(&check.config, memory, check.look, now);
             memory = next;
             log_check(&identity, &group, view.as_ref(), &check, &memory, verdict, now);
@@ -208,7 +208,7 @@ impl Watchdog {
     }
 
     /// One look at the instance, with the idle settings in force (flags, overridden by tags).
-    async fn look(&mut self, view: Option<&GroupView>) -> Result<Check, WatchdogError> {
+    async fn look(&mut self, view: Option<&GroupView>, was_ready: bool) -> Result<Check, WatchdogError> {
         let exited = self.control.poll()?;
         let spot = self.imds.spot_interruption().await.unwrap_or_else(|e| {
             tracing::warn!(event = "imds_failed", error = %e);
@@ -224,8 +224,9 @@ impl Watchdog {
         let probes_answer = readings.is_empty() || busy != Busy::Unknown;
         let agent_running = !self.control.wraps() || self.control.pid().is_some();
         let agent_ready = probes_answer && agent_running;
-        // An agent never seen ready cannot be running a job: let the boot timeout run.
-        if busy == Busy::Unknown && !agent_ready && !readings.is_empty() {
+        // An agent never seen ready cannot be running a job: let the boot timeout run. Once it
+        // was ready, a probe that fails says nothing, and nothing leaves on it.
+        if busy == Busy::Unknown && !agent_ready && !was_ready && !readings.is_empty() {
             busy = Busy::Idle;
         }
         let look =
