@@ -92,7 +92,19 @@ impl TickReport {
             .filter_map(|r| {
                 let obs = r.observation.clone()?;
                 let policy = config.pool(&r.pool)?.policy.clone();
-                Some(RecordedPool { pool: r.pool.clone(), policy, queue: obs.queue, group: obs.group })
+                // The tick puts its own notes (jobs left out before planning) before the
+                // planner's reasons; keep them so a replay reports the same reasons.
+                let planned = r.plan.as_ref().map_or(0, |p| p.reason_strings().len());
+                let notes = r.reasons[..r.reasons.len().saturating_sub(planned)].to_vec();
+                Some(RecordedPool {
+                    pool: r.pool.clone(),
+                    forge: r.forge.clone(),
+                    asg: r.asg.clone(),
+                    policy,
+                    queue: obs.queue,
+                    group: obs.group,
+                    notes,
+                })
             })
             .collect();
         RecordedObservation { now, pools }
@@ -110,10 +122,18 @@ pub struct RecordedObservation {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RecordedPool {
     pub pool: String,
+    /// The forge and group the pool read (informational; absent in hand-written files).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub forge: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub asg: String,
     #[serde(default)]
     pub policy: Policy,
     pub queue: Queue,
     pub group: crate::model::Group,
+    /// What the tick left out before planning (duplicates, unschedulable jobs), as reasons.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 impl RecordedObservation {
@@ -125,7 +145,9 @@ impl RecordedObservation {
             .map(|p| {
                 let obs = Observation { queue: p.queue.clone(), group: p.group.clone() };
                 let planned = plan(&p.policy, &obs, self.now);
-                report(p.pool.clone(), String::new(), String::new(), &obs, &planned, 0)
+                let mut r = report(p.pool.clone(), p.forge.clone(), p.asg.clone(), &obs, &planned, 0);
+                r.reasons.splice(0..0, p.notes.iter().cloned());
+                r
             })
             .collect();
         TickReport { pools }

@@ -9,10 +9,16 @@ use forge_scaler::config::Config;
 use forge_scaler::tick::{self, Action, RecordedObservation, TickReport};
 use std::path::PathBuf;
 
+/// `plan` takes its own config flags rather than `ConfigArgs`: clap requires a required group
+/// even when flattened as optional, which made `plan --observation FILE` demand a config.
 #[derive(Args, Debug)]
 pub struct PlanArgs {
-    #[command(flatten)]
-    config: Option<ConfigArgs>,
+    /// TOML configuration file.
+    #[arg(long, value_name = "FILE", conflicts_with = "ssm_prefix", required_unless_present_any = ["ssm_prefix", "observation"])]
+    config: Option<PathBuf>,
+    /// SSM Parameter Store prefix holding the configuration.
+    #[arg(long, value_name = "PATH")]
+    ssm_prefix: Option<String>,
     /// Plan from a recorded observation file, with no network at all.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["config", "ssm_prefix", "record"])]
     observation: Option<PathBuf>,
@@ -44,11 +50,15 @@ pub async fn plan(args: PlanArgs) -> u8 {
             }
         };
     }
-    let Some(config) = args.config else {
-        eprintln!("error: give --config FILE, --ssm-prefix PATH or --observation FILE");
-        return exit::BAD_CONFIG;
+    let source = match (args.config, args.ssm_prefix) {
+        (Some(file), None) => ConfigSource::File(file),
+        (None, Some(prefix)) => ConfigSource::Ssm(prefix),
+        _ => {
+            eprintln!("error: give one of --config FILE, --ssm-prefix PATH or --observation FILE");
+            return exit::BAD_CONFIG;
+        }
     };
-    one_tick(config.source(), false, args.json, args.record).await
+    one_tick(source, false, args.json, args.record).await
 }
 
 pub async fn once(args: OnceArgs) -> u8 {
@@ -135,6 +145,11 @@ fn print_report(report: &TickReport, json: bool, applied: bool) -> u8 {
                 println!("  - {r}");
             }
         }
+    }
+    // One line per failed pool on stderr, whatever the format, so scripts and people see why.
+    for p in report.pools.iter().filter(|p| p.action == Action::Error) {
+        let cause = p.error.as_deref().unwrap_or("unknown error").replace(['\n', '\r'], " ");
+        eprintln!("error: pool {} (forge {}, group {}): {cause}", p.pool, p.forge, p.asg);
     }
     if report.any_error() {
         exit::POOL_ERROR
