@@ -236,6 +236,8 @@ async fn an_unreachable_endpoint_is_a_service_error_naming_operation_and_groups(
     assert!(matches!(&error, FleetError::Service { operation: "DescribeAutoScalingGroups", .. }), "{error:?}");
     let text = error.to_string();
     assert!(text.contains("ci-linux"), "{text}");
+    assert!(text.contains("Connection refused"), "the cause is named: {text}");
+    assert!(!text.contains("DispatchFailure("), "no Debug dump of the SDK error: {text}");
     assert!(!text.contains(support::SECRET_ACCESS_KEY), "{text}");
 }
 

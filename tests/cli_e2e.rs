@@ -414,7 +414,9 @@ async fn unreachable_aws_fails_the_tick_with_status_one() {
         let output = run(&closed, &workdir, &[command, "--config", &config.display().to_string()]).await;
 
         assert_eq!(output.status.code(), Some(1), "{command}: {}", describe(&output));
-        assert!(one_error_line(&output).contains("DescribeAutoScalingGroups"), "{}", describe(&output));
+        let line = one_error_line(&output);
+        assert!(line.contains("DescribeAutoScalingGroups") && line.contains("ci-linux"), "{}", describe(&output));
+        assert!(line.contains("Connection refused") && !line.contains("ConnectorError"), "{line}");
     }
 }
 

@@ -5,7 +5,7 @@
 
 use super::{Fleet, FleetError, GroupState};
 use async_trait::async_trait;
-use aws_sdk_autoscaling::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_autoscaling::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_autoscaling::types::{AutoScalingGroup, Tag};
 use std::collections::BTreeMap;
 
@@ -141,7 +141,7 @@ fn group_state(group: &AutoScalingGroup) -> GroupState {
 fn fleet_error<E, R>(operation: &'static str, subject: &str, error: SdkError<E, R>) -> FleetError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug,
+    R: std::fmt::Debug + 'static,
 {
     match error.as_service_error() {
         Some(service) => {
@@ -154,11 +154,11 @@ where
                 Some(code) => FleetError::Service { operation, message: format!("{subject}: {code}: {message}") },
                 None => FleetError::Service {
                     operation,
-                    message: format!("{subject}: unrecognised error answer: {}", DisplayErrorContext(&error)),
+                    message: format!("{subject}: unrecognised error answer: {}", super::error_chain(&error)),
                 },
             }
         }
-        None => FleetError::Service { operation, message: format!("{subject}: {}", DisplayErrorContext(&error)) },
+        None => FleetError::Service { operation, message: format!("{subject}: {}", super::error_chain(&error)) },
     }
 }
 

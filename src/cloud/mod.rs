@@ -89,3 +89,18 @@ pub enum ParamError {
     #[error("SSM {operation} {path}: {message}")]
     Service { operation: &'static str, path: String, message: String },
 }
+
+/// An error and its sources on one line (`a: b: c`), for SDK errors whose own `Display` is
+/// only the outermost word ("dispatch failure"). Never includes request or credential data.
+pub(crate) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = vec![error.to_string()];
+    let mut source = error.source();
+    while let Some(inner) = source {
+        let text = inner.to_string();
+        if parts.last() != Some(&text) {
+            parts.push(text);
+        }
+        source = inner.source();
+    }
+    parts.join(": ")
+}

@@ -5,7 +5,7 @@
 
 use super::{ParamError, ParamStore};
 use async_trait::async_trait;
-use aws_sdk_ssm::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_ssm::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ssm::types::ParameterType;
 
 /// GetParametersByPath page size (AWS maximum; 11 is a ValidationException).
@@ -83,7 +83,7 @@ impl ParamStore for SsmStore {
 fn param_error<E, R>(operation: &'static str, path: &str, error: SdkError<E, R>) -> ParamError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug,
+    R: std::fmt::Debug + 'static,
 {
     let message = match error.as_service_error() {
         Some(service) => {
@@ -99,7 +99,7 @@ where
             };
             format!("{code}: {text}{hint}")
         }
-        None => DisplayErrorContext(&error).to_string(),
+        None => super::error_chain(&error),
     };
     ParamError::Service { operation, path: path.to_string(), message }
 }
