@@ -617,7 +617,7 @@ async fn a_probe_failing_after_the_agent_was_ready_never_leaves() {
     tokio::time::sleep(Duration::from_secs(8)).await;
     assert_eq!(w.child.try_wait().unwrap(), None, "stays on an unknown reading; log:\n{}", w.dump());
     assert_eq!(moto.desired("ci-probe-down").await, 2);
-    let last = w.events().into_iter().filter(|e| e["event"] == "check").last().unwrap();
+    let last = w.events().into_iter().rfind(|e| e["event"] == "check").unwrap();
     assert_eq!(last["busy"], "Unknown");
     assert!(last["uptime_s"].as_f64().unwrap() > 6.0, "checked past the timeouts");
     assert_eq!(w.stop().await, Some(0));
