@@ -700,3 +700,74 @@ fn without_any_way_to_tell_busy_the_agent_command_refuses_to_start() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--idle-timeout"));
 }
+
+// ---------- Docker probe (Drone shape): a fake Docker Engine API on a Unix socket ----------
+
+/// Serves `GET /containers/json` from the file `containers` (re-read at each request).
+fn fake_docker(dir: &Path, containers: PathBuf) -> PathBuf {
+    use std::io::{Read, Write};
+    let socket = dir.join("docker.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { break };
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            let body = std::fs::read_to_string(&containers).unwrap_or_else(|_| "[]".into());
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
+                body.len(),
+                body
+            );
+        }
+    });
+    socket
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn job_containers_keep_the_instance_and_their_absence_lets_it_leave() {
+    let moto = Moto::start();
+    let instances = moto.group("ci-docker", 0, 2).await;
+    let imds = fake_imds(&instances[0]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let containers = dir.path().join("containers.json");
+    std::fs::write(
+        &containers,
+        r#"[{"Id":"r","Names":["/drone-runner"],"Labels":{},"State":"running"},
+            {"Id":"j","Names":["/drone-abc"],"Labels":{"io.drone":"true","io.drone.build.number":"7"},"State":"running"}]"#,
+    )
+    .unwrap();
+    let socket = fake_docker(dir.path(), containers.clone());
+    let stop = format!("echo stop >> {}/control", dir.path().display());
+    let start = format!("echo start >> {}/control", dir.path().display());
+    let mut w = watchdog(
+        dir.path(),
+        &moto.endpoint,
+        &imds.uri(),
+        &[
+            "--idle-timeout",
+            "1s",
+            "--boot-timeout",
+            "1s",
+            "--docker-socket",
+            socket.to_str().unwrap(),
+            "--docker-label",
+            "io.drone.build.number",
+            "--stop-cmd",
+            &stop,
+            "--start-cmd",
+            &start,
+        ],
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(w.child.try_wait().unwrap(), None, "a job container runs; log:\n{}", w.dump());
+    assert_eq!(moto.desired("ci-docker").await, 2);
+    // The job ends; only the runner itself is left.
+    std::fs::write(&containers, r#"[{"Id":"r","Names":["/drone-runner"],"Labels":{},"State":"running"}]"#).unwrap();
+    assert_eq!(w.exits_within(Duration::from_secs(20)).await, Some(0), "log:\n{}", w.dump());
+    assert_eq!(moto.desired("ci-docker").await, 1);
+    assert_eq!(std::fs::read_to_string(dir.path().join("control")).unwrap(), "stop\n", "drained, not undrained");
+    let leave = w.events().into_iter().find(|e| e["verdict"] == "leave").unwrap();
+    assert_eq!(leave["reason"], "IdleTimeout", "it had run a job");
+}
