@@ -106,3 +106,12 @@ fn the_template_keeps_its_safety_settings() {
         assert!(!t.contains(forbidden), "infra/agent-fleet.yaml must not grant or use {forbidden}");
     }
 }
+
+#[test]
+fn every_script_parses_as_bash() {
+    for forge in FORGES {
+        let script = root().join(format!("infra/user-data/{forge}.sh"));
+        let out = std::process::Command::new("bash").arg("-n").arg(&script).output().expect("run bash -n");
+        assert!(out.status.success(), "{forge}: bash -n: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}
