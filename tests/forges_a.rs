@@ -797,6 +797,30 @@ async fn drone_running_stages_are_running_with_created_times() {
 }
 
 #[tokio::test]
+async fn drone_waiting_on_dependencies_and_blocked_are_not_demand() {
+    // Neither is in /api/queue today; should a server list them, they are not demand, and
+    // only a dependency wait feeds the deadlock guard (blocked = awaiting approval).
+    let body = format!(
+        "[{},{},{}]",
+        drone_stage(1, "waiting_on_dependencies", "linux", "amd64", ""),
+        drone_stage(2, "blocked", "linux", "amd64", ""),
+        drone_stage(3, "waiting_on_dependencies", "linux", "arm64", "")
+    );
+    let jobs = drone(&body, "").await;
+    assert!(jobs.pending.is_empty() && jobs.running.is_empty());
+    assert_eq!(jobs.waiting, 1);
+}
+
+#[tokio::test]
+async fn drone_stage_without_repo_id_is_read() {
+    // drone-go's Stage has no repo_id; stages shaped like it still count.
+    let body = drone_stage(4, "pending", "linux", "amd64", "").replace(r#""repo_id":1,"#, "");
+    assert!(!body.contains("repo_id"));
+    let jobs = drone(&format!("[{body}]"), "").await;
+    assert_eq!(ids(&jobs.pending), ["4"]);
+}
+
+#[tokio::test]
 async fn drone_401_is_an_unauthorized_error_without_the_token() {
     let server = MockServer::start().await;
     Mock::given(path("/api/queue"))

@@ -300,6 +300,15 @@ mod tests {
         }
 
         #[test]
+        fn drone_matches_exactly_when_label_maps_are_equal(
+            runner in proptest::collection::btree_map("[a-c]", "[xy]", 0..3),
+            stage_labels in proptest::collection::btree_map("[a-c]", "[xy]", 0..3),
+        ) {
+            let s = DroneStage { labels: stage_labels.clone(), ..stage("linux", "amd64") };
+            prop_assert_eq!(drone_matches(&DronePlatform::default(), &runner, &s), runner == stage_labels);
+        }
+
+        #[test]
         fn runs_on_is_monotone_in_runner_labels(
             runner in proptest::collection::btree_set("[a-c]{1,2}", 0..6),
             extra in proptest::collection::btree_set("[a-c]{1,2}", 0..3),
