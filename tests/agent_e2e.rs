@@ -212,9 +212,20 @@ impl Watchdog {
 }
 
 impl Drop for Watchdog {
+    /// Also ends a fake agent a failed test left behind (it runs in its own process group),
+    /// checking that the pid is still our `sleep`.
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let Some(dir) = self.log.parent() else { return };
+        let Some(pid) = std::fs::read_to_string(dir.join("agent.pid")).ok().and_then(|t| t.trim().parse::<i32>().ok())
+        else {
+            return;
+        };
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        if String::from_utf8_lossy(&cmdline).starts_with("sleep") {
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
     }
 }
 

@@ -35,6 +35,7 @@ pub struct AgentArgs {
     /// Billing period of hourly-billed machines: leave only in its last --billing-margin.
     #[arg(long, value_name = "DURATION", value_parser = duration)]
     billing_period: Option<Duration>,
+    /// The last part of each billing period in which an idle instance may leave.
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = duration)]
     billing_margin: Duration,
 
