@@ -43,14 +43,15 @@ fn pool(name: &str, asg: &str, slots: u32) -> String {
     format!("[pools.{name}]\nforge = \"wp\"\nasg = \"{asg}\"\nlabels = \"platform=linux/amd64\"\nslots = {slots}\n")
 }
 
-/// Runs the binary with only the given AWS endpoint reachable, in `workdir`.
-async fn run(endpoint: &str, workdir: &Workdir, args: &[&str]) -> Output {
+/// The binary with only the given AWS endpoint reachable, in the crate root.
+fn command(endpoint: &str, workdir: &Workdir, args: &[&str]) -> tokio::process::Command {
     let mut command = tokio::process::Command::new(BIN);
     command
         .args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env_remove("AWS_PROFILE")
         .env_remove("AWS_DEFAULT_PROFILE")
+        .env_remove("AWS_DEFAULT_REGION")
         .env_remove("AWS_SESSION_TOKEN")
         .env_remove("AWS_LAMBDA_RUNTIME_API")
         .env_remove("RUST_LOG")
@@ -61,11 +62,21 @@ async fn run(endpoint: &str, workdir: &Workdir, args: &[&str]) -> Output {
     for (key, value) in support::aws_env(endpoint) {
         command.env(key, value);
     }
+    command
+}
+
+/// Runs a command and checks that no secret reached its output.
+async fn finish(mut command: tokio::process::Command) -> Output {
     let output = command.output().await.expect("run forge-scaler");
     let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     assert!(!text.contains(TOKEN), "the forge token leaked into the output: {text}");
     assert!(!text.contains(support::SECRET_ACCESS_KEY), "the AWS secret leaked into the output: {text}");
     output
+}
+
+/// Runs the binary with only the given AWS endpoint reachable.
+async fn run(endpoint: &str, workdir: &Workdir, args: &[&str]) -> Output {
+    finish(command(endpoint, workdir, args)).await
 }
 
 fn stdout(output: &Output) -> String {
@@ -429,4 +440,33 @@ async fn unreachable_ssm_fails_with_status_one() {
 
     assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
     assert!(one_error_line(&output).contains("GetParametersByPath"), "{}", describe(&output));
+}
+
+#[tokio::test]
+async fn no_region_fails_with_status_one_and_says_so() {
+    let world = World::new(&[GroupSpec::new("ci-linux", 0, 10, 1)]).await;
+    let forge = support::woodpecker_fake(7, LINUX).await;
+    let config = world.config(&config_text(&forge.uri(), &pool("linux", "ci-linux", 2)));
+    let mut without_region = command(&world.moto.endpoint(), &world.workdir, &["once", "--config", &config]);
+    without_region.env_remove("AWS_REGION");
+
+    let output = finish(without_region).await;
+
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    assert!(one_error_line(&output).contains("AWS_REGION"), "{}", describe(&output));
+    assert_eq!(world.desired("ci-linux").await, 1);
+}
+
+#[tokio::test]
+async fn a_bad_config_file_is_reported_before_aws_is_touched() {
+    let workdir = Workdir::new();
+    let config = workdir.write("bad.toml", &config_text("http://127.0.0.1:9", &pool("linux", "ci-linux", 0)));
+    let closed = format!("http://127.0.0.1:{}", support::free_port());
+    let mut no_aws = command(&closed, &workdir, &["plan", "--config", &config.display().to_string()]);
+    no_aws.env_remove("AWS_REGION").env_remove("AWS_ACCESS_KEY_ID").env_remove("AWS_SECRET_ACCESS_KEY");
+
+    let output = finish(no_aws).await;
+
+    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+    assert!(one_error_line(&output).contains("pools/linux/slots"), "{}", describe(&output));
 }

@@ -102,5 +102,7 @@ pub(crate) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
         }
         source = inner.source();
     }
-    parts.join(": ")
+    // The credential chain's report spans lines; keep the message on one.
+    let joined = parts.join(": ");
+    joined.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join("; ")
 }

@@ -30,6 +30,9 @@ pub struct PlanArgs {
     json: bool,
 }
 
+/// Warnings, but not the SDK's own (e.g. the IMDS region probe on a machine that is not EC2).
+const LOG_FILTER: &str = "warn,aws_config=error";
+
 #[derive(Args, Debug)]
 pub struct OnceArgs {
     #[command(flatten)]
@@ -40,7 +43,7 @@ pub struct OnceArgs {
 }
 
 pub async fn plan(args: PlanArgs) -> u8 {
-    init_logging("warn", false);
+    init_logging(LOG_FILTER, false);
     if let Some(path) = &args.observation {
         return match plan_from_file(path) {
             Ok(report) => print_report(&report, args.json, false),
@@ -62,7 +65,7 @@ pub async fn plan(args: PlanArgs) -> u8 {
 }
 
 pub async fn once(args: OnceArgs) -> u8 {
-    init_logging("warn", false);
+    init_logging(LOG_FILTER, false);
     one_tick(args.config.source(), true, args.json, None).await
 }
 
@@ -75,18 +78,35 @@ fn plan_from_file(path: &PathBuf) -> anyhow::Result<TickReport> {
 
 /// Loads the config, runs one tick, prints it; returns the exit status.
 pub async fn one_tick(source: ConfigSource, apply: bool, json: bool, record: Option<PathBuf>) -> u8 {
-    let sdk = app::aws_sdk_config().await;
-    let store = SsmStore::new(&sdk);
-    let config: Config = match source.load(Some(&store)).await {
+    // A config file is read and validated before AWS is touched, so a bad file is exit 2 on any
+    // machine; an SSM prefix needs the SDK first.
+    let (loaded, sdk) = match &source {
+        ConfigSource::File(_) => (source.load(None).await, None),
+        ConfigSource::Ssm(_) => {
+            let sdk = match aws_sdk().await {
+                Ok(sdk) => sdk,
+                Err(code) => return code,
+            };
+            (source.load(Some(&SsmStore::new(&sdk))).await, Some(sdk))
+        }
+    };
+    let config: Config = match loaded {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", one_line(&e.to_string()));
             return if e.is_invalid_config() || matches!(e, LoadError::Invalid(_)) {
                 exit::BAD_CONFIG
             } else {
                 exit::TICK_FAILED
             };
         }
+    };
+    let sdk = match sdk {
+        Some(sdk) => sdk,
+        None => match aws_sdk().await {
+            Ok(sdk) => sdk,
+            Err(code) => return code,
+        },
     };
     let apply = apply && !config.settings.dry_run;
     let (edges, forge_errors) = app::edges(&config, &sdk);
@@ -97,7 +117,7 @@ pub async fn one_tick(source: ConfigSource, apply: bool, json: bool, record: Opt
     let report = match tick::tick(&config, &edges, now, apply).await {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", one_line(&e.to_string()));
             return exit::TICK_FAILED;
         }
     };
@@ -110,6 +130,22 @@ pub async fn one_tick(source: ConfigSource, apply: bool, json: bool, record: Opt
         }
     }
     print_report(&report, json, apply)
+}
+
+/// The AWS SDK configuration from the standard environment; exit 1 when it has no region (every
+/// call would fail with a less helpful "missing signing region").
+async fn aws_sdk() -> Result<aws_config::SdkConfig, u8> {
+    let sdk = app::aws_sdk_config().await;
+    if sdk.region().is_none() {
+        eprintln!("error: no AWS region: set AWS_REGION (or `region` in the AWS profile) to the groups' region");
+        return Err(exit::TICK_FAILED);
+    }
+    Ok(sdk)
+}
+
+/// Multi-line messages (the SDK's credential chain report) as one line.
+fn one_line(text: &str) -> String {
+    text.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join("; ")
 }
 
 fn print_report(report: &TickReport, json: bool, applied: bool) -> u8 {
@@ -148,7 +184,7 @@ fn print_report(report: &TickReport, json: bool, applied: bool) -> u8 {
     }
     // One line per failed pool on stderr, whatever the format, so scripts and people see why.
     for p in report.pools.iter().filter(|p| p.action == Action::Error) {
-        let cause = p.error.as_deref().unwrap_or("unknown error").replace(['\n', '\r'], " ");
+        let cause = one_line(p.error.as_deref().unwrap_or("unknown error"));
         eprintln!("error: pool {} (forge {}, group {}): {cause}", p.pool, p.forge, p.asg);
     }
     if report.any_error() {
