@@ -470,3 +470,23 @@ async fn a_bad_config_file_is_reported_before_aws_is_touched() {
     assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
     assert!(one_error_line(&output).contains("pools/linux/slots"), "{}", describe(&output));
 }
+
+#[test]
+fn the_example_config_is_valid() {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/forge-scaler.toml")).unwrap();
+    let tokens = |var: &str| matches!(var, "WOODPECKER_TOKEN" | "FORGEJO_TOKEN").then(|| format!("token-of-{var}"));
+
+    let config = forge_scaler::config::Config::from_toml(&text, tokens).unwrap();
+
+    let pools: Vec<(&str, &str, Option<&str>)> =
+        config.pools.iter().map(|p| (p.name.as_str(), p.forge.as_str(), p.asg())).collect();
+    assert_eq!(
+        pools,
+        [
+            ("forgejo-docker", "forgejo", Some("ci-forgejo-docker")),
+            ("linux", "woodpecker", Some("ci-woodpecker-linux"))
+        ]
+    );
+    assert_eq!(config.pool("linux").unwrap().policy.slots, 2);
+    assert_eq!(config.forges["woodpecker"].token.as_ref().map(|t| t.expose()), Some("token-of-WOODPECKER_TOKEN"));
+}
