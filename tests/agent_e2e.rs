@@ -782,3 +782,40 @@ async fn job_containers_keep_the_instance_and_their_absence_lets_it_leave() {
     let leave = w.events().into_iter().find(|e| e["verdict"] == "leave").unwrap();
     assert_eq!(leave["reason"], "IdleTimeout", "it had run a job");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_sparse_group_reads_the_group_is_read_again_before_leaving() {
+    let moto = Moto::start();
+    let instances = moto.group("ci-sparse", 0, 2).await;
+    let imds = fake_imds(&instances[0]).await;
+    let (varz, _) = fake_varz(0, None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let varz_url = format!("{}/varz", varz.uri());
+    let mut w = watchdog(
+        dir.path(),
+        &moto.endpoint,
+        &imds.uri(),
+        &[
+            "--idle-timeout",
+            "3s",
+            "--boot-timeout",
+            "3s",
+            "--woodpecker-varz",
+            &varz_url,
+            "--stop-cmd",
+            "true",
+            "--group-read-interval",
+            "1h",
+        ],
+    );
+    assert!(wait_until(Duration::from_secs(20), || w.saw("check")).await, "log:\n{}", w.dump());
+    // The function lengthens the timeouts after the watchdog's first (and, by the interval, last) read.
+    moto.tag("ci-sparse", "forge-scaler:idle-timeout", "1h").await;
+    moto.tag("ci-sparse", "forge-scaler:boot-timeout", "1h").await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(w.child.try_wait().unwrap(), None, "re-read the tags before leaving; log:\n{}", w.dump());
+    assert_eq!(moto.desired("ci-sparse").await, 2);
+    let last = w.events().into_iter().rfind(|e| e["event"] == "check").unwrap();
+    assert_eq!(last["idle_timeout"], "1h");
+    assert_eq!(w.stop().await, Some(0));
+}

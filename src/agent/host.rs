@@ -32,6 +32,9 @@ pub struct WatchdogSettings {
     /// `retry_max`.
     pub retry_initial: Duration,
     pub retry_max: Duration,
+    /// Least time between two DescribeAutoScalingGroups reads (zero: every check). The group
+    /// is always read afresh before leaving.
+    pub group_read_interval: Duration,
 }
 
 /// How the watchdog ended.
@@ -153,14 +156,23 @@ impl Watchdog {
         let mut view: Option<GroupView> = None;
         let mut retry = self.settings.retry_initial;
         let mut not_before = Duration::ZERO;
+        let mut last_read: Option<Duration> = None;
         loop {
             let now = self.now();
-            match asg.describe(&group).await {
-                Ok(fresh) => view = Some(fresh),
-                Err(e) => tracing::warn!(event = "group_read_failed", group = %group, error = %e),
+            let read_due = last_read.is_none_or(|at| now.saturating_sub(at) >= self.settings.group_read_interval);
+            if read_due {
+                read_group(&asg, &group, &mut view).await;
+                last_read = Some(now);
             }
-            let check = self.look(view.as_ref(), memory.was_ready).await?;
-            let (next, verdict) = decide(&check.config, memory, check.look, now);
+            let mut check = self.look(view.as_ref(), memory.was_ready).await?;
+            let (mut next, mut verdict) = decide(&check.config, memory, check.look, now);
+            if matches!(verdict, Verdict::Leave(_)) && !read_due {
+                // Sizes and timeouts as they are now, not as last read.
+                read_group(&asg, &group, &mut view).await;
+                last_read = Some(now);
+                check.config = self.config_from(view.as_ref());
+                (next, verdict) = decide(&check.config, memory, check.look, now);
+            }
             memory = next;
             log_check(&identity, &group, view.as_ref(), &check, &memory, verdict, now);
 
@@ -346,6 +358,14 @@ enum LeaveResult {
     Stayed {
         refused: bool,
     },
+}
+
+/// Reads the group; on failure keeps the last view.
+async fn read_group(asg: &Asg, group: &str, view: &mut Option<GroupView>) {
+    match asg.describe(group).await {
+        Ok(fresh) => *view = Some(fresh),
+        Err(e) => tracing::warn!(event = "group_read_failed", group = %group, error = %e),
+    }
 }
 
 /// Sleeps `wait`; false when shutdown came first.

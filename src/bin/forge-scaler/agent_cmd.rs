@@ -82,6 +82,10 @@ pub struct AgentArgs {
     /// Longest wait between retries.
     #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = duration)]
     retry_max: Duration,
+    /// Least time between reads of the group's sizes and tags (0s: every check). Large fleets
+    /// can raise it to spare the Auto Scaling API; the group is always read before leaving.
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = duration)]
+    group_read_interval: Duration,
 
     /// Log format on stderr.
     #[arg(long, value_enum, default_value = "text")]
@@ -165,6 +169,7 @@ impl AgentArgs {
             },
             retry_initial: self.retry_initial,
             retry_max: self.retry_max.max(self.retry_initial),
+            group_read_interval: self.group_read_interval,
         })
     }
 }
