@@ -332,3 +332,16 @@ async fn ssm_access_denied_says_which_permission_is_missing() {
     assert!(text.contains("PutParameter") && text.contains("/forge-scaler/prod/settings/dry_run"), "{text}");
     assert!(text.contains("AccessDeniedException") && text.contains("ssm:PutParameter"), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn moto_failing_on_an_unknown_group_is_a_service_error_naming_it() {
+    // moto answers HTTP 500 with no XML for an unknown group (AWS: ValidationError).
+    let moto = Moto::start();
+    let sdk = support::sdk_config_without_retries(&moto.endpoint()).await;
+
+    let error = AsgFleet::new(&sdk).set_desired("ci-nowhere", 2).await.unwrap_err();
+
+    assert!(matches!(&error, FleetError::Service { operation: "SetDesiredCapacity", .. }), "{error:?}");
+    let text = error.to_string();
+    assert!(text.contains("ci-nowhere") && text.contains("500"), "{text}");
+}

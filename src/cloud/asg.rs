@@ -5,6 +5,7 @@
 
 use super::{Fleet, FleetError, GroupState};
 use async_trait::async_trait;
+use aws_sdk_autoscaling::config::http::HttpResponse;
 use aws_sdk_autoscaling::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_autoscaling::types::{AutoScalingGroup, Tag};
 use std::collections::BTreeMap;
@@ -138,10 +139,9 @@ fn group_state(group: &AutoScalingGroup) -> GroupState {
 
 /// Translates an SDK error: AWS's `ValidationError` keeps AWS's message, throttling is its own
 /// variant, everything else names the operation, the subject and the cause.
-fn fleet_error<E, R>(operation: &'static str, subject: &str, error: SdkError<E, R>) -> FleetError
+fn fleet_error<E>(operation: &'static str, subject: &str, error: SdkError<E, HttpResponse>) -> FleetError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + 'static,
 {
     match error.as_service_error() {
         Some(service) => {
@@ -152,10 +152,16 @@ where
                     FleetError::Throttled { operation, message: format!("{subject}: {message}") }
                 }
                 Some(code) => FleetError::Service { operation, message: format!("{subject}: {code}: {message}") },
-                None => FleetError::Service {
-                    operation,
-                    message: format!("{subject}: unrecognised error answer: {}", super::error_chain(&error)),
-                },
+                None => {
+                    let status = error.raw_response().map_or(0, |r| r.status().as_u16());
+                    FleetError::Service {
+                        operation,
+                        message: format!(
+                            "{subject}: unrecognised error answer (HTTP {status}): {}",
+                            super::error_chain(&error)
+                        ),
+                    }
+                }
             }
         }
         None => FleetError::Service { operation, message: format!("{subject}: {}", super::error_chain(&error)) },

@@ -5,6 +5,7 @@
 
 use super::{ParamError, ParamStore};
 use async_trait::async_trait;
+use aws_sdk_ssm::config::http::HttpResponse;
 use aws_sdk_ssm::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ssm::types::ParameterType;
 
@@ -80,14 +81,17 @@ impl ParamStore for SsmStore {
 }
 
 /// Translates an SDK error into a message that says what to check.
-fn param_error<E, R>(operation: &'static str, path: &str, error: SdkError<E, R>) -> ParamError
+fn param_error<E>(operation: &'static str, path: &str, error: SdkError<E, HttpResponse>) -> ParamError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + 'static,
 {
     let message = match error.as_service_error() {
+        Some(service) if service.code().is_none() => {
+            let status = error.raw_response().map_or(0, |r| r.status().as_u16());
+            format!("unrecognised error answer (HTTP {status}): {}", super::error_chain(&error))
+        }
         Some(service) => {
-            let code = service.code().unwrap_or("unrecognised error");
+            let code = service.code().unwrap_or_default();
             let text = service.message().unwrap_or("no message");
             let hint = match code {
                 "ParameterNotFound" | "ParameterVersionNotFound" => " (check the prefix and the region)",
