@@ -819,3 +819,23 @@ async fn with_sparse_group_reads_the_group_is_read_again_before_leaving() {
     assert_eq!(last["idle_timeout"], "1h");
     assert_eq!(w.stop().await, Some(0));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_agent_that_cannot_start_leaves_at_the_boot_timeout_not_before() {
+    let moto = Moto::start();
+    let instances = moto.group("ci-no-agent", 0, 2).await;
+    let imds = fake_imds(&instances[0]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = watchdog(
+        dir.path(),
+        &moto.endpoint,
+        &imds.uri(),
+        &["--idle-timeout", "1s", "--boot-timeout", "3s", "--wrap", "--", "/nonexistent/woodpecker-agent"],
+    );
+    assert_eq!(w.exits_within(Duration::from_secs(30)).await, Some(0), "log:\n{}", w.dump());
+    assert!(w.saw("agent_start_failed"));
+    assert_eq!(moto.desired("ci-no-agent").await, 1);
+    let leave = w.events().into_iter().find(|e| e["verdict"] == "leave").unwrap();
+    assert_eq!(leave["reason"], "NeverReady");
+    assert!(leave["uptime_s"].as_f64().unwrap() >= 3.0, "waited the boot timeout");
+}

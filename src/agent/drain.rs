@@ -57,6 +57,8 @@ pub struct AgentControl {
     /// A drain was aborted while the stopped agent was still finishing: respawn it on exit.
     respawn_on_exit: bool,
     starts: u32,
+    /// The wrapped agent could not be started (retried at each poll).
+    start_error: Option<String>,
 }
 
 impl AgentControl {
@@ -69,8 +71,9 @@ impl AgentControl {
             drained: false,
             respawn_on_exit: false,
             starts: 0,
+            start_error: None,
         };
-        control.spawn()?;
+        control.try_spawn();
         Ok(control)
     }
 
@@ -104,6 +107,9 @@ impl AgentControl {
         if let Some(status) = self.exited_by_itself {
             return Ok(Some(status));
         }
+        if self.start_error.is_some() && !self.drained {
+            self.try_spawn();
+        }
         let Some(child) = self.child.as_mut() else { return Ok(None) };
         match child.try_wait() {
             Ok(Some(status)) => {
@@ -112,7 +118,7 @@ impl AgentControl {
                     self.respawn_on_exit = false;
                     self.drained = false;
                     tracing::info!(event = "agent_respawn", exit = %status, "stopped agent exited; starting it again");
-                    self.spawn()?;
+                    self.try_spawn();
                     Ok(None)
                 } else if self.drained {
                     Ok(None)
@@ -173,7 +179,7 @@ impl AgentControl {
                 self.respawn_on_exit = true;
                 return Ok(());
             }
-            self.spawn()?;
+            self.try_spawn();
         }
         self.drained = false;
         Ok(())
@@ -187,6 +193,25 @@ impl AgentControl {
             }
             if tokio::time::timeout(self.spec.stop_grace, child.wait()).await.is_err() {
                 let _ = child.start_kill();
+            }
+        }
+    }
+
+    /// Why the wrapped agent is not running because it could not be started, if so.
+    pub fn start_error(&self) -> Option<&str> {
+        self.start_error.as_deref()
+    }
+
+    /// Starts the wrapped agent; a failure is remembered (the agent then never becomes ready,
+    /// and the instance leaves at its boot timeout) rather than ending the watchdog.
+    fn try_spawn(&mut self) {
+        match self.spawn() {
+            Ok(()) => self.start_error = None,
+            Err(e) => {
+                if self.start_error.is_none() {
+                    tracing::error!(event = "agent_start_failed", error = %e);
+                }
+                self.start_error = Some(e.to_string());
             }
         }
     }
@@ -287,6 +312,14 @@ mod tests {
         assert_eq!(control.poll().unwrap(), None, "its exit after the stop is not an exit by itself");
         assert_eq!(control.starts(), 2);
         control.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn a_missing_agent_binary_is_remembered_not_fatal() {
+        let mut control = AgentControl::start(spec(&["/nonexistent/forge-agent"])).unwrap();
+        assert!(control.start_error().is_some_and(|e| e.contains("/nonexistent/forge-agent")));
+        assert_eq!(control.poll().unwrap(), None, "not an exit: it never ran");
+        assert_eq!(control.starts(), 0);
     }
 
     #[tokio::test]

@@ -238,7 +238,8 @@ impl Watchdog {
         let agent_ready = probes_answer && agent_running;
         // An agent never seen ready cannot be running a job: let the boot timeout run. Once it
         // was ready, a probe that fails says nothing, and nothing leaves on it.
-        if busy == Busy::Unknown && !agent_ready && !was_ready && !readings.is_empty() {
+        let start_failed = self.control.start_error().is_some();
+        if busy == Busy::Unknown && !agent_ready && !was_ready && (!readings.is_empty() || start_failed) {
             busy = Busy::Idle;
         }
         let look =
