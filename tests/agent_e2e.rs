@@ -839,3 +839,32 @@ async fn an_agent_that_cannot_start_leaves_at_the_boot_timeout_not_before() {
     assert_eq!(leave["reason"], "NeverReady");
     assert!(leave["uptime_s"].as_f64().unwrap() >= 3.0, "waited the boot timeout");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn on_a_spot_notice_a_graceful_agent_finishes_its_job_before_the_instance_leaves() {
+    let moto = Moto::start();
+    let instances = moto.group("ci-spot-busy", 0, 2).await;
+    let imds = fake_imds(&instances[0]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let busy = dir.path().join("busy");
+    std::fs::write(&busy, "job 7").unwrap();
+    let probe = format!("test -f {}", busy.display());
+    let agent = fake_agent(dir.path());
+    let mut w = watchdog(
+        dir.path(),
+        &moto.endpoint,
+        &imds.uri(),
+        &["--idle-timeout", "1h", "--boot-timeout", "1h", "--probe", &probe, "--wrap", "--", "sh", "-c", &agent],
+    );
+    assert!(wait_until(Duration::from_secs(20), || w.saw("check")).await, "log:\n{}", w.dump());
+    post_spot_notice(&imds).await;
+    assert!(wait_until(Duration::from_secs(10), || w.saw("drain_recheck")).await, "log:\n{}", w.dump());
+    assert!(wait_until(Duration::from_secs(5), || !pid_alive(&dir.path().join("agent.pid"))).await, "SIGTERM sent");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(w.child.try_wait().unwrap(), None, "waits for the running job; log:\n{}", w.dump());
+    assert_eq!(moto.desired("ci-spot-busy").await, 2);
+    assert_eq!(lines(&dir.path().join("starts")), 1, "a doomed instance is not undrained");
+    std::fs::remove_file(&busy).unwrap(); // the job finishes
+    assert_eq!(w.exits_within(Duration::from_secs(20)).await, Some(0), "log:\n{}", w.dump());
+    assert_eq!(moto.desired("ci-spot-busy").await, 1);
+}
