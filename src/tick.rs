@@ -2,7 +2,10 @@
 //! all groups), de-duplicate jobs across pools, plan each pool, apply raises, and report one
 //! structured event per pool. A failing forge or pool skips only that pool.
 
-use crate::cloud::{Fleet, FleetError, GroupState, TAG_BOOT_TIMEOUT, TAG_IDLE_TIMEOUT, TAG_LAST_SCALE_OUT};
+use crate::adaptive::{self, AdaptiveSettings, ArrivalHistory};
+use crate::cloud::{
+    Fleet, FleetError, GroupState, TAG_ARRIVALS, TAG_BOOT_TIMEOUT, TAG_IDLE_TIMEOUT, TAG_LAST_SCALE_OUT,
+};
 use crate::config::{Config, IdleTimeout, PoolConfig};
 use crate::forge::JobSource;
 use crate::model::{JobRef, Observation, Plan, PoolJobs, Queue, Reason};
@@ -225,6 +228,31 @@ pub fn idle_timeout_tag(pool: &PoolConfig, adaptive: Option<Duration>) -> Option
     }
 }
 
+/// The adaptive idle timeout of one pool at one tick, and the arrivals tag to write back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdaptiveIdle {
+    pub timeout: Duration,
+    pub arrivals_tag: String,
+}
+
+/// Reads the pool's arrival history from its group tag, adds the jobs created since the tag
+/// was written, and computes the idle timeout (`adaptive::idle_timeout`). Jobs without a
+/// creation time (count-only forges) add nothing; with too little history the timeout is
+/// the adaptive module's fallback (10 min).
+pub fn adaptive_idle<'a>(
+    tags: &BTreeMap<String, String>,
+    jobs: impl Iterator<Item = &'a JobRef>,
+    instances: u32,
+    now: DateTime<Utc>,
+) -> AdaptiveIdle {
+    let now_s = now.timestamp().max(0) as u64;
+    let mut history = tags.get(TAG_ARRIVALS).and_then(|t| ArrivalHistory::from_tag(t)).unwrap_or_default();
+    let created = jobs.filter_map(|j| j.created).map(|c| c.timestamp().max(0) as u64);
+    history.record(created, now_s, 128);
+    let timeout = adaptive::idle_timeout(&history.arrivals_s, instances.max(1), now_s, &AdaptiveSettings::default());
+    AdaptiveIdle { timeout: Duration::from_secs(timeout.as_secs()), arrivals_tag: history.to_tag() }
+}
+
 /// Runs one tick at `now`. With `apply = false` nothing is written anywhere.
 pub async fn tick(config: &Config, edges: &Edges, now: DateTime<Utc>, apply: bool) -> Result<TickReport, TickError> {
     // Observe: the groups (one call for all ASGs) and every pool's jobs, concurrently.
@@ -335,13 +363,31 @@ pub async fn tick(config: &Config, edges: &Edges, now: DateTime<Utc>, apply: boo
             report(pool.name.clone(), pool.forge.clone(), pool.fleet_name().to_string(), &obs, &planned, jobs.requests);
         r.poll_hint = jobs.poll_hint;
         r.reasons.splice(0..0, reasons_extra);
+        let adaptive = (pool.idle_timeout == IdleTimeout::Adaptive)
+            .then(|| adaptive_idle(&state.tags, pending.iter().chain(&running), planned.desired, now));
+        if let Some(a) = &adaptive {
+            r.reasons.push(format!(
+                "adaptive idle timeout {} for the instances (from the pool's recent arrivals)",
+                humantime::format_duration(a.timeout)
+            ));
+        }
 
         if apply {
             let (fleet, group_name): (&Arc<dyn Fleet>, &str) = match pool.asg() {
                 Some(asg) => (&edges.fleet, asg),
                 None => (&edges.command_fleets[&pool.name], pool.name.as_str()),
             };
-            if let Err(e) = apply_pool(pool, fleet.as_ref(), group_name, &state, &planned, obs.queue.pending, now).await
+            if let Err(e) = apply_pool(
+                pool,
+                fleet.as_ref(),
+                group_name,
+                &state,
+                &planned,
+                obs.queue.pending,
+                adaptive.as_ref(),
+                now,
+            )
+            .await
             {
                 r.action = Action::Error;
                 r.desired_after = Some(state.group.desired);
@@ -363,6 +409,7 @@ async fn apply_pool(
     state: &GroupState,
     planned: &Plan,
     obs_pending: u32,
+    adaptive: Option<&AdaptiveIdle>,
     now: DateTime<Utc>,
 ) -> Result<(), FleetError> {
     let mut tags = Vec::new();
@@ -372,7 +419,8 @@ async fn apply_pool(
     }
     if pool.asg().is_some() {
         let wanted = [
-            (TAG_IDLE_TIMEOUT, idle_timeout_tag(pool, None)),
+            (TAG_IDLE_TIMEOUT, idle_timeout_tag(pool, adaptive.map(|a| a.timeout))),
+            (TAG_ARRIVALS, adaptive.map(|a| a.arrivals_tag.clone())),
             (TAG_BOOT_TIMEOUT, Some(humantime::format_duration(pool.boot_timeout).to_string())),
         ];
         for (key, value) in wanted {
@@ -548,6 +596,37 @@ mod tests {
         assert_eq!(report.pools[0].pending, Some(1));
         assert_eq!(report.pools[0].desired_after, Some(1));
         assert!(report.pools[0].reasons.iter().any(|r| r == "job(s) old-1 pending longer than 30m: not counted"));
+    }
+
+    #[tokio::test]
+    async fn adaptive_pools_keep_arrivals_in_a_tag_and_publish_the_timeout() {
+        let fleet = Arc::new(MemoryFleet::new().with_group("ci-linux", 0, 10, 0));
+        let text = "[forges.wp]\nkind = \"woodpecker\"\nurl = \"http://127.0.0.1:1\"\ntoken = \"t\"\n\
+                    [pools.linux]\nforge = \"wp\"\nasg = \"ci-linux\"\nidle_timeout = \"adaptive\"\n";
+        let cfg = Config::from_toml(text, |_| None).unwrap();
+        // Sparse jobs: one every two hours. Each tick sees the job created just before it.
+        for hour in (0..12).step_by(2) {
+            let at = now() + chrono::Duration::hours(hour);
+            let queue = PoolJobs {
+                pending: vec![JobRef::with_id(format!("j{hour}"), Some(at - chrono::Duration::seconds(5)))],
+                ..PoolJobs::default()
+            };
+            let source = FakeSource([("linux".to_string(), Ok(queue))].into());
+            tick(&cfg, &edges(fleet.clone(), source), at, true).await.unwrap();
+        }
+        let tags = fleet.group("ci-linux").unwrap().tags;
+        let history = ArrivalHistory::from_tag(&tags[TAG_ARRIVALS]).unwrap();
+        assert_eq!(history.arrivals_s.len(), 6, "{tags:?}");
+        // Hours between jobs: waiting idle never pays, so the timeout drops below the fixed 10m.
+        let timeout = humantime::parse_duration(&tags[TAG_IDLE_TIMEOUT]).unwrap();
+        assert!(timeout < Duration::from_secs(600), "{timeout:?}");
+    }
+
+    #[test]
+    fn adaptive_without_history_falls_back_to_ten_minutes() {
+        let a = adaptive_idle(&BTreeMap::new(), std::iter::empty(), 1, now());
+        assert_eq!(a.timeout, Duration::from_secs(600));
+        assert!(ArrivalHistory::from_tag(&a.arrivals_tag).is_some());
     }
 
     #[tokio::test]

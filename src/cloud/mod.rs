@@ -16,6 +16,8 @@ pub mod ssm;
 pub const TAG_LAST_SCALE_OUT: &str = "forge-scaler:last-scale-out";
 /// Group tag the instance watchdog reads its idle timeout from (humantime).
 pub const TAG_IDLE_TIMEOUT: &str = "forge-scaler:idle-timeout";
+/// Group tag holding a pool's recent job arrivals for the adaptive idle timeout.
+pub const TAG_ARRIVALS: &str = "forge-scaler:arrivals";
 /// Group tag the instance watchdog reads its boot timeout from (humantime).
 pub const TAG_BOOT_TIMEOUT: &str = "forge-scaler:boot-timeout";
 
