@@ -378,13 +378,12 @@ pub async fn tick(config: &Config, edges: &Edges, now: DateTime<Utc>, apply: boo
                 None => (&edges.command_fleets[&pool.name], pool.name.as_str()),
             };
             if let Err(e) = apply_pool(
-                pool,
                 fleet.as_ref(),
                 group_name,
                 &state,
                 &planned,
                 obs.queue.pending,
-                adaptive.as_ref(),
+                instance_tags(pool, adaptive.as_ref()),
                 now,
             )
             .await
@@ -402,33 +401,39 @@ pub async fn tick(config: &Config, edges: &Edges, now: DateTime<Utc>, apply: boo
     Ok(TickReport { pools: reports })
 }
 
+/// The tags the instances read, as they should be after this tick (ASG pools only).
+fn instance_tags(pool: &PoolConfig, adaptive: Option<&AdaptiveIdle>) -> Vec<(&'static str, String)> {
+    if pool.asg().is_none() {
+        return Vec::new();
+    }
+    [
+        (TAG_IDLE_TIMEOUT, idle_timeout_tag(pool, adaptive.map(|a| a.timeout))),
+        (TAG_ARRIVALS, adaptive.map(|a| a.arrivals_tag.clone())),
+        (TAG_BOOT_TIMEOUT, Some(humantime::format_duration(pool.boot_timeout).to_string())),
+    ]
+    .into_iter()
+    .filter_map(|(key, value)| value.map(|v| (key, v)))
+    .collect()
+}
+
+/// Raises the group when the plan says so and writes the tags that changed.
 async fn apply_pool(
-    pool: &PoolConfig,
     fleet: &dyn Fleet,
     group: &str,
     state: &GroupState,
     planned: &Plan,
-    obs_pending: u32,
-    adaptive: Option<&AdaptiveIdle>,
+    queued: u32,
+    wanted_tags: Vec<(&'static str, String)>,
     now: DateTime<Utc>,
 ) -> Result<(), FleetError> {
     let mut tags = Vec::new();
     if planned.raises(&state.group) {
-        fleet.raise(group, planned.desired, obs_pending).await?;
+        fleet.raise(group, planned.desired, queued).await?;
         tags.push((TAG_LAST_SCALE_OUT.to_string(), now.to_rfc3339_opts(SecondsFormat::Secs, true)));
     }
-    if pool.asg().is_some() {
-        let wanted = [
-            (TAG_IDLE_TIMEOUT, idle_timeout_tag(pool, adaptive.map(|a| a.timeout))),
-            (TAG_ARRIVALS, adaptive.map(|a| a.arrivals_tag.clone())),
-            (TAG_BOOT_TIMEOUT, Some(humantime::format_duration(pool.boot_timeout).to_string())),
-        ];
-        for (key, value) in wanted {
-            if let Some(value) = value {
-                if state.tags.get(key) != Some(&value) {
-                    tags.push((key.to_string(), value));
-                }
-            }
+    for (key, value) in wanted_tags {
+        if state.tags.get(key) != Some(&value) {
+            tags.push((key.to_string(), value));
         }
     }
     if !tags.is_empty() {
