@@ -133,6 +133,15 @@ fn base36(mut n: u64) -> String {
     String::from_utf8(out).unwrap_or_default()
 }
 
+fn base36_len(mut n: u64) -> usize {
+    let mut len = 1;
+    while n >= 36 {
+        n /= 36;
+        len += 1;
+    }
+    len
+}
+
 impl ArrivalHistory {
     /// Adds the jobs (creation times) created after `seen_until_s` and up to `now_s`, keeps
     /// the most recent `keep` arrivals, and moves `seen_until_s` to `now_s`.
@@ -148,29 +157,38 @@ impl ArrivalHistory {
         self.seen_until_s = self.seen_until_s.max(now_s);
     }
 
-    /// `seen:first.delta.delta...` in base 36, dropping the oldest arrivals until it fits.
-    pub fn to_tag(&self) -> String {
-        let head = base36(self.seen_until_s);
+    /// How many of the newest arrivals fit in one tag value.
+    fn fitting(&self) -> usize {
+        let head = base36_len(self.seen_until_s) + 1;
         let arrivals = &self.arrivals_s;
-        // Walk back from the newest arrival while the tag still fits.
         let mut first = arrivals.len();
         let mut deltas_len = 0usize;
         while first > 0 {
             let candidate = first - 1;
-            let extra = if candidate + 1 < arrivals.len() {
-                base36(arrivals[candidate + 1].saturating_sub(arrivals[candidate])).len() + 1
-            } else {
-                0
+            let extra = match arrivals.get(candidate + 1) {
+                Some(&next) => base36_len(next.saturating_sub(arrivals[candidate])) + 1,
+                None => 0,
             };
-            let total = head.len() + 1 + base36(arrivals[candidate]).len() + deltas_len + extra;
-            if total > TAG_VALUE_MAX {
+            if head + base36_len(arrivals[candidate]) + deltas_len + extra > TAG_VALUE_MAX {
                 break;
             }
             deltas_len += extra;
             first = candidate;
         }
-        let kept = &arrivals[first..];
-        let mut out = head;
+        arrivals.len() - first
+    }
+
+    /// Drops the oldest arrivals that would not fit in the tag (what a round trip through
+    /// [`to_tag`](Self::to_tag) and [`from_tag`](Self::from_tag) keeps).
+    pub fn fit_tag(&mut self) {
+        let cut = self.arrivals_s.len() - self.fitting();
+        self.arrivals_s.drain(..cut);
+    }
+
+    /// `seen:first.delta.delta...` in base 36, dropping the oldest arrivals until it fits.
+    pub fn to_tag(&self) -> String {
+        let kept = &self.arrivals_s[self.arrivals_s.len() - self.fitting()..];
+        let mut out = base36(self.seen_until_s);
         out.push(':');
         if let Some(&start) = kept.first() {
             out.push_str(&base36(start));
@@ -262,6 +280,9 @@ mod tests {
         assert!(back.arrivals_s.len() >= 40, "{}", back.arrivals_s.len());
         assert_eq!(back.arrivals_s.last(), h.arrivals_s.last());
         assert_eq!(ArrivalHistory::from_tag("garbage"), None);
+        let mut fitted = h.clone();
+        fitted.fit_tag();
+        assert_eq!(fitted, back);
     }
 
     #[test]

@@ -77,7 +77,10 @@ pub fn render(report: &Report) -> Result<String, PlotError> {
             for (label, color, value) in series {
                 let points = policy.timeline.iter().map(|s| (s.at_s / unit_s, value(s) as f64));
                 chart
-                    .draw_series(LineSeries::new(points, color.stroke_width(1)))
+                    .draw_series(LineSeries::new(
+                        points,
+                        color.stroke_width(if label.starts_with("desired") { 3 } else { 1 }),
+                    ))
                     .map_err(err)?
                     .label(label)
                     .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(3)));

@@ -91,7 +91,7 @@ fn unix_s(t: Millis) -> u64 {
 /// The adaptive idle timeout as the function computes it each tick.
 struct AdaptiveState {
     settings: AdaptiveSettings,
-    tag: String,
+    history: ArrivalHistory,
     last_seen: Option<Millis>,
     last: Option<(Millis, u32, usize)>,
 }
@@ -123,7 +123,8 @@ impl ForgeScaler {
     pub fn adaptive(slots: u32, max_instances: u32, settings: AdaptiveSettings) -> Self {
         let mut scaler = Self::fixed(slots, max_instances, settings.fallback);
         scaler.name = "forge-scaler-adaptive";
-        scaler.adaptive = Some(AdaptiveState { settings, tag: String::new(), last_seen: None, last: None });
+        scaler.adaptive =
+            Some(AdaptiveState { settings, history: ArrivalHistory::default(), last_seen: None, last: None });
         scaler
     }
 
@@ -186,20 +187,18 @@ impl Autoscaler for ForgeScaler {
         }
         if let Some(state) = &mut self.adaptive {
             // What the function does each tick: read the arrivals tag, add the jobs created
-            // since, write it back, compute the timeout, write the idle-timeout tag.
+            // since, write it back (keeping what fits in a tag), compute the timeout, write
+            // the idle-timeout tag.
             let fresh: Vec<u64> = sim.arrivals_since(state.last_seen).map(unix_s).collect();
             state.last_seen = Some(now);
-            if !fresh.is_empty() || state.tag.is_empty() {
-                let mut history = ArrivalHistory::from_tag(&state.tag).unwrap_or_default();
-                history.record(fresh, unix_s(now), 128);
-                state.tag = history.to_tag();
-            }
-            let arrivals = ArrivalHistory::from_tag(&state.tag).unwrap_or_default().arrivals_s;
+            state.history.record(fresh, unix_s(now), 128);
+            state.history.fit_tag();
+            let arrivals = &state.history.arrivals_s;
             let instances = sim.desired().max(1);
             let key = (now / MINUTE, instances, arrivals.len());
             if state.last != Some(key) {
                 state.last = Some(key);
-                let timeout = adaptive::idle_timeout(&arrivals, instances, unix_s(now), &state.settings);
+                let timeout = adaptive::idle_timeout(arrivals, instances, unix_s(now), &state.settings);
                 sim.set_idle_timeout(timeout);
             }
         }
