@@ -1,31 +1,39 @@
 #!/usr/bin/env bash
 # Lambda packaging checks for CI: the release `cargo lambda build` of the deploy artifact,
-# cfn-lint (pinned) and `sam validate --lint` on template.yaml. Installs cargo-lambda (which
-# brings zig), cfn-lint and the SAM CLI into a venv when they are not on PATH.
+# cfn-lint (pinned 1.51.0) and `sam validate --lint` on template.yaml. Installs cargo-lambda
+# (which brings zig), cfn-lint 1.51.0 and the SAM CLI into venvs when they are not on PATH.
 #
 #   scripts/ci-lambda.sh            # build for arm64 when the aarch64 target is available, else x86_64
 #   LAMBDA_ARCH=x86_64 scripts/ci-lambda.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-VENV="${FORGE_SCALER_VENV:-${TMPDIR:-/tmp}/forge-scaler-lambda-venv}"
-need_venv=false
-command -v cargo-lambda >/dev/null || need_venv=true
-command -v sam >/dev/null || need_venv=true
-if [ "$(cfn-lint --version 2>/dev/null | awk '{print $2}')" != "1.51.0" ]; then need_venv=true; fi
-if $need_venv; then
-  echo "== installing cargo-lambda, cfn-lint 1.51.0 and aws-sam-cli into $VENV"
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q cargo-lambda 'cfn-lint==1.51.0' aws-sam-cli
-  export PATH="$VENV/bin:$PATH"
+# Two venvs: the SAM CLI pins a newer cfn-lint than the 1.51.0 we lint with.
+VENVS="${FORGE_SCALER_VENVS:-${TMPDIR:-/tmp}/forge-scaler-venvs}"
+if ! command -v cargo-lambda >/dev/null; then
+  echo "== installing cargo-lambda (brings zig) into $VENVS/cargo-lambda"
+  python3 -m venv "$VENVS/cargo-lambda" && "$VENVS/cargo-lambda/bin/pip" install -q cargo-lambda
+  export PATH="$VENVS/cargo-lambda/bin:$PATH"
+fi
+cfn_lint=cfn-lint
+if [ "$(cfn-lint --version 2>/dev/null | awk '{print $2}')" != "1.51.0" ]; then
+  echo "== installing cfn-lint 1.51.0 into $VENVS/cfn-lint"
+  python3 -m venv "$VENVS/cfn-lint" && "$VENVS/cfn-lint/bin/pip" install -q 'cfn-lint==1.51.0'
+  cfn_lint="$VENVS/cfn-lint/bin/cfn-lint"
+fi
+sam=sam
+if ! command -v sam >/dev/null; then
+  echo "== installing aws-sam-cli into $VENVS/sam"
+  python3 -m venv "$VENVS/sam" && "$VENVS/sam/bin/pip" install -q aws-sam-cli
+  sam="$VENVS/sam/bin/sam"
 fi
 
 # cfn-lint 1.51 catches a bad runtime and a malformed rate() that newer releases (bundled with
-# the SAM CLI) miss: run the pinned one from PATH first, then SAM's own lint.
-echo "== cfn-lint $(cfn-lint --version)"
-cfn-lint template.yaml
+# the SAM CLI) miss: run the pinned one, then SAM's own lint.
+echo "== cfn-lint $("$cfn_lint" --version)"
+"$cfn_lint" template.yaml
 echo "== sam validate --lint"
-AWS_REGION="${AWS_REGION:-us-east-1}" sam validate --lint
+AWS_REGION="${AWS_REGION:-us-east-1}" "$sam" validate --lint
 
 arch="${LAMBDA_ARCH:-}"
 if [ -z "$arch" ]; then
