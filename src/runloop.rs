@@ -18,7 +18,6 @@ use crate::tick::{self, Action, Edges, TickError, TickReport};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -230,13 +229,14 @@ impl Scaler {
     }
 
     /// The production scaler: SSM and Auto Scaling clients from one SDK configuration, built
-    /// once; job sources rebuilt only when the forges change.
+    /// once; job sources and command fleets rebuilt only when the forges or fleets change.
     pub fn aws(source: ConfigSource, sdk: &aws_config::SdkConfig) -> Self {
         let params: Arc<dyn ParamStore> = Arc::new(crate::cloud::ssm::SsmStore::new(sdk));
         let fleet: Arc<dyn crate::cloud::Fleet> = Arc::new(crate::cloud::asg::AsgFleet::new(sdk));
         let build_edges: EdgesFactory = Arc::new(move |config: &Config| {
             let (sources, errors) = crate::app::job_sources(config);
-            (Edges { sources, fleet: fleet.clone(), command_fleets: BTreeMap::new() }, errors)
+            let command_fleets = crate::app::command_fleets(config);
+            (Edges { sources, fleet: fleet.clone(), command_fleets }, errors)
         });
         Scaler::new(source, Some(params), build_edges)
     }
@@ -456,6 +456,7 @@ mod tests {
     use crate::config::PoolConfig;
     use crate::forge::JobSource;
     use crate::model::{JobRef, PoolJobs};
+    use std::collections::BTreeMap;
     use std::sync::atomic::{AtomicU32, Ordering};
     use std::sync::Mutex;
 
