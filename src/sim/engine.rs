@@ -180,6 +180,8 @@ pub struct Sim<'t> {
     uncovered: VecDeque<Millis>,
     pub measured: Measured,
     bucket_ms: Option<Millis>,
+    /// The state at the last timeline record (it holds until the next event).
+    held: Sample,
     last_done: Millis,
 }
 
@@ -205,6 +207,7 @@ impl<'t> Sim<'t> {
             uncovered: VecDeque::new(),
             measured: Measured { waits_s: Vec::with_capacity(jobs.len()), ..Measured::default() },
             bucket_ms: timeline.then(|| (span / 1500).max(SECOND)),
+            held: Sample::default(),
             last_done: 0,
         }
     }
@@ -519,6 +522,15 @@ impl<'t> Sim<'t> {
         let at_s = (self.now / bucket * bucket) as f64 / 1000.0;
         let sample =
             Sample { at_s, pending: self.pending.len() as u32, desired: self.desired, in_service: self.in_service() };
+        // Across buckets with no event, the state since the last one held: draw it there.
+        if let Some(&last) = self.measured.timeline.last() {
+            let next_bucket_s = last.at_s + bucket as f64 / 1000.0;
+            if at_s > next_bucket_s {
+                self.measured.timeline.push(Sample { at_s: next_bucket_s, ..self.held });
+                self.measured.timeline.push(Sample { at_s: at_s - bucket as f64 / 1000.0, ..self.held });
+            }
+        }
+        self.held = sample;
         match self.measured.timeline.last_mut() {
             Some(last) if last.at_s == at_s => {
                 last.pending = last.pending.max(sample.pending);

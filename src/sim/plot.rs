@@ -35,12 +35,8 @@ pub fn render(report: &Report) -> Result<String, PlotError> {
         title
             .titled(
                 &format!(
-                    "{}: {} jobs, {} slot(s) per instance, boot {} s (maxima per {:.0} s bucket)",
-                    report.trace,
-                    report.jobs,
-                    report.slots,
-                    report.boot_s,
-                    panels[0].timeline.get(1).map_or(1.0, |s| s.at_s - panels[0].timeline[0].at_s)
+                    "{}: {} jobs, {} slot(s) per instance, boot {} s (maxima per time bucket)",
+                    report.trace, report.jobs, report.slots, report.boot_s
                 ),
                 ("sans-serif", 22),
             )
