@@ -660,3 +660,52 @@ impl<'t> Sim<'t> {
 fn ms(t: Millis) -> Duration {
     Duration::from_millis(t)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn world(min: u32, max: u32) -> World {
+        World { min_instances: min, max_instances: max, boot_jitter: 0.0, ..World::default() }
+    }
+
+    #[test]
+    fn set_desired_outside_min_and_max_is_rejected_and_changes_nothing() {
+        let mut sim = Sim::new(world(1, 3), &[], None, false);
+        assert_eq!(sim.set_desired(4), Err(Rejected));
+        assert_eq!(sim.set_desired(0), Err(Rejected));
+        assert_eq!(sim.desired(), 0);
+        assert_eq!(sim.set_desired(3), Ok(()));
+        assert_eq!((sim.desired(), sim.booting(), sim.measured.launches), (3, 3, 3));
+        assert_eq!(sim.measured.rejected_set_desired, 2);
+    }
+
+    #[test]
+    fn decrementing_terminate_is_refused_at_min_size() {
+        let mut sim = Sim::new(world(1, 3), &[], None, false);
+        sim.set_desired(2).unwrap();
+        assert_eq!(sim.terminate_decrement(1), Ok(()));
+        assert_eq!(sim.desired(), 1);
+        assert_eq!(sim.terminate_decrement(0), Err(Rejected));
+        assert_eq!(sim.desired(), 1);
+        assert_eq!(sim.alive().count(), 1);
+    }
+
+    #[test]
+    fn an_instance_at_min_size_stays_instead_of_leaving() {
+        let jobs = [TraceJob { arrival_ms: 0, duration_ms: 100_000 }];
+        let rule = InstanceIdle { config: IdleConfig::default(), drain: Duration::ZERO };
+        let mut sim = Sim::new(world(1, 3), &jobs, Some(rule), false);
+        sim.set_desired(1).unwrap();
+        sim.now = 60_000;
+        sim.instances[0].state = InstanceState::Ready;
+        sim.booting -= 1;
+        sim.ready += 1;
+        sim.instances[0].memory = idle::Memory::booted(ms(60_000));
+        // Idle past both timeouts: the watchdog decides to leave, the group refuses.
+        sim.now = 2_000_000;
+        sim.check_leave(0);
+        assert_eq!(sim.instances[0].state, InstanceState::Ready);
+        assert_eq!(sim.desired(), 1);
+    }
+}

@@ -480,3 +480,37 @@ impl Autoscaler for StaticFleet {
         None
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ticks(schedule: Invocations, upto: Millis) -> Vec<Millis> {
+        let mut out = vec![schedule.at_or_after(0)];
+        while let Some(&last) = out.last() {
+            let next = schedule.next_after(last);
+            if next > upto {
+                break;
+            }
+            out.push(next);
+        }
+        out.into_iter().map(|t| t / SECOND).collect()
+    }
+
+    #[test]
+    fn forge_scaler_ticks_every_10_s_within_a_50_s_budget() {
+        assert_eq!(ticks(Invocations::FORGE_SCALER, 70 * SECOND), vec![0, 10, 20, 30, 40, 50, 60, 70]);
+    }
+
+    #[test]
+    fn buildkite_polls_five_times_a_minute() {
+        assert_eq!(ticks(Invocations::BUILDKITE, 70 * SECOND), vec![0, 10, 20, 30, 40, 60, 70]);
+        assert_eq!(Invocations::BUILDKITE.at_or_after(45 * SECOND), 60 * SECOND);
+        assert_eq!(Invocations::BUILDKITE.at_or_after(40 * SECOND), 40 * SECOND);
+    }
+
+    #[test]
+    fn every_five_minutes() {
+        assert_eq!(ticks(Invocations::every(5 * MINUTE), 11 * MINUTE), vec![0, 300, 600]);
+    }
+}
