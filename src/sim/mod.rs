@@ -122,8 +122,17 @@ pub fn make_policy(name: &str, trace: &Trace, options: &Options) -> Option<Box<d
         "woodpecker" => Box::new(Woodpecker::default()),
         "drone" => Box::new(Drone::default()),
         "gitlab" => Box::new(Gitlab::new(options.gitlab_idle_count)),
-        "forge-scaler" => Box::new(ForgeScaler::fixed(slots, max, options.idle_timeout)),
-        "forge-scaler-adaptive" => Box::new(ForgeScaler::adaptive(slots, max, options.adaptive.clone())),
+        "forge-scaler" | "forge-scaler-adaptive" => {
+            let scaler = if name == "forge-scaler" {
+                ForgeScaler::fixed(slots, max, options.idle_timeout)
+            } else {
+                ForgeScaler::adaptive(slots, max, options.adaptive.clone())
+            };
+            match world.billing {
+                engine::Billing::Hourly => Box::new(scaler.billed_hourly()),
+                engine::Billing::PerSecond => Box::new(scaler),
+            }
+        }
         "vespene" => Box::new(ForgeScaler::vespene(slots, max)),
         _ => return None,
     })
@@ -366,6 +375,18 @@ mod tests {
         let a = run(&trace, &options, &AtomicU64::new(0)).unwrap();
         let b = run(&trace, &options, &AtomicU64::new(0)).unwrap();
         assert_eq!(a, b);
+    }
+
+    #[test]
+    fn hourly_billing_keeps_forge_scaler_instances_to_the_end_of_the_paid_hour() {
+        let trace = Trace::parse("t", "arrival_s,duration_s\n0,100\n1500,100\n").unwrap();
+        let mut options = Options { only: vec!["forge-scaler".into()], ..Options::default() };
+        options.world = World { boot_jitter: 0.0, billing: engine::Billing::Hourly, ..World::default() };
+        let report = run(&trace, &options, &AtomicU64::new(0)).unwrap();
+        // The instance stays through the paid hour, so the second job finds it warm.
+        assert_eq!(report.policies[0].launches, 1);
+        assert_eq!(report.policies[0].instance_hours, 1.0);
+        assert_eq!(report.policies[0].wait_p50_s, 0.0);
     }
 
     #[test]

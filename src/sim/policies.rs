@@ -128,6 +128,12 @@ impl ForgeScaler {
         scaler
     }
 
+    /// For hourly-billed machines: the watchdog leaves only in the last minutes of a paid hour.
+    pub fn billed_hourly(mut self) -> Self {
+        self.idle.billing_period = Some(Duration::from_secs(3600));
+        self
+    }
+
     /// Vespene's stock formula (weights 1, 1, multiplier 1/slots so one instance serves
     /// `slots` builds, excess 0), re-evaluated every 5 minutes (`reevaluate_minutes`);
     /// workers exit after 5 idle minutes (`--max-wait-minutes=5`).
