@@ -51,4 +51,4 @@ cargo lambda build --release "$flag" --bin forge-scaler --output-format zip
 end=$(date +%s)
 zip=target/lambda/forge-scaler/bootstrap.zip
 echo "built $zip for $arch in $((end - start)) s: $(stat -c %s "$zip") bytes zipped"
-unzip -l "$zip"
+python3 -c 'import sys, zipfile; [print(f"  {i.filename}: {i.file_size} bytes") for i in zipfile.ZipFile(sys.argv[1]).infolist()]' "$zip"
