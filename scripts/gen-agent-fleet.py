@@ -37,7 +37,7 @@ Parameters:
     NoEcho: true
     Description: >-
       Agent secret or registration token (Woodpecker agent secret, Drone RPC secret, Buildkite agent
-      token, runner registration token). It is written into user-data: see docs/agent.md.
+      token, runner registration token). It is written into user-data: see the README, "The instance side".
   AgentLabels:
     Type: String
     Default: ""

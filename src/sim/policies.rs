@@ -1,5 +1,5 @@
 //! The autoscalers the simulator compares, each a small model of its published behaviour
-//! and timing defaults (research notes in docs/simulator.md): forge-scaler (the real
+//! and timing defaults (research notes in the README's simulator section): forge-scaler (the real
 //! planner, fixed or adaptive idle timeout), Vespene's formula, buildkite-agent-scaler,
 //! woodpecker-autoscaler, drone-autoscaler, GitLab's docker-autoscaler and a static fleet.
 //! They decide; the engine (`engine::Sim`) owns the world and the measurements.
