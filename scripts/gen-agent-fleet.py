@@ -313,12 +313,27 @@ def condition_name(forge):
     return "Is" + forge[0].upper() + forge[1:]
 
 
+def expand_includes(script):
+    """Replaces each `# @include FILE` line with infra/user-data/FILE minus its comment header."""
+    out = []
+    for line in script.split("\n"):
+        if line.startswith("# @include "):
+            shared = (ROOT / "infra" / "user-data" / line.split(" ", 2)[2].strip()).read_text()
+            body = shared.split("\n")
+            while body and body[0].startswith("#"):
+                body.pop(0)
+            out.extend(body[:-1] if body and body[-1] == "" else body)
+        else:
+            out.append(line)
+    return "\n".join(out)
+
+
 def user_data(indent):
     """Nested Fn::If chain, one Fn::Sub per forge; the last forge is the final else."""
     lines = []
     pad = " " * indent
     for i, forge in enumerate(FORGES):
-        script = (ROOT / "infra" / "user-data" / f"{forge}.sh").read_text()
+        script = expand_includes((ROOT / "infra" / "user-data" / f"{forge}.sh").read_text())
         body_pad = pad + "    "
         if i < len(FORGES) - 1:
             lines.append(f"{pad}Fn::If:")

@@ -10,6 +10,25 @@ fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// A forge's script with `# @include FILE` lines replaced by that file minus its comment
+/// header, as scripts/gen-agent-fleet.py embeds it.
+fn expanded_script(forge: &str) -> String {
+    let script = std::fs::read_to_string(root().join(format!("infra/user-data/{forge}.sh")))
+        .unwrap_or_else(|e| panic!("read infra/user-data/{forge}.sh: {e}"));
+    let mut out = Vec::new();
+    for line in script.lines() {
+        match line.strip_prefix("# @include ") {
+            Some(file) => {
+                let shared = std::fs::read_to_string(root().join("infra/user-data").join(file.trim()))
+                    .unwrap_or_else(|e| panic!("{forge}: include {file}: {e}"));
+                out.extend(shared.lines().skip_while(|l| l.starts_with('#')).map(str::to_string));
+            }
+            None => out.push(line.to_string()),
+        }
+    }
+    out.join("\n")
+}
+
 fn template() -> String {
     std::fs::read_to_string(root().join("infra/agent-fleet.yaml")).expect("read infra/agent-fleet.yaml")
 }
@@ -42,8 +61,7 @@ fn embedded_script(template: &str, forge: &str) -> Option<String> {
 fn every_forge_script_is_embedded_verbatim() {
     let template = template();
     for forge in FORGES {
-        let script = std::fs::read_to_string(root().join(format!("infra/user-data/{forge}.sh")))
-            .unwrap_or_else(|e| panic!("read infra/user-data/{forge}.sh: {e}"));
+        let script = expanded_script(forge);
         let embedded = embedded_script(&template, forge)
             .unwrap_or_else(|| panic!("{forge}: script not found in the template; run scripts/gen-agent-fleet.py"));
         assert_eq!(
@@ -57,7 +75,7 @@ fn every_forge_script_is_embedded_verbatim() {
 #[test]
 fn every_script_installs_the_watchdog_as_a_systemd_unit() {
     for forge in FORGES {
-        let script = std::fs::read_to_string(root().join(format!("infra/user-data/{forge}.sh"))).unwrap();
+        let script = expanded_script(forge);
         assert!(script.contains("'${WatchdogUrl}'"), "{forge}: downloads the watchdog");
         assert!(script.contains("/etc/systemd/system/forge-scaler-agent.service"), "{forge}: systemd unit");
         assert!(script.contains("ExecStart=/usr/local/bin/forge-scaler agent"), "{forge}: runs the watchdog");
@@ -110,7 +128,9 @@ fn the_template_keeps_its_safety_settings() {
 #[test]
 fn every_script_parses_as_bash() {
     for forge in FORGES {
-        let script = root().join(format!("infra/user-data/{forge}.sh"));
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join(format!("{forge}.sh"));
+        std::fs::write(&script, expanded_script(forge)).unwrap();
         let out = std::process::Command::new("bash").arg("-n").arg(&script).output().expect("run bash -n");
         assert!(out.status.success(), "{forge}: bash -n: {}", String::from_utf8_lossy(&out.stderr));
     }
