@@ -251,6 +251,23 @@ fn lines(file: &Path) -> usize {
 }
 
 /// A fake agent that records each start and its pid, then runs until signalled.
+/// The usual flags: both timeouts `timeout`, busy from the fake `/varz`, the fake agent wrapped.
+fn varz_wrapped_agent<'a>(timeout: &'a str, varz_url: &'a str, agent: &'a str) -> [&'a str; 11] {
+    [
+        "--idle-timeout",
+        timeout,
+        "--boot-timeout",
+        timeout,
+        "--woodpecker-varz",
+        varz_url,
+        "--wrap",
+        "--",
+        "sh",
+        "-c",
+        agent,
+    ]
+}
+
 fn fake_agent(dir: &Path) -> String {
     format!("echo start >> {0}/starts; echo $$ > {0}/agent.pid; exec sleep 600", dir.display())
 }
@@ -267,24 +284,7 @@ async fn an_idle_agent_terminates_its_instance_and_the_group_shrinks_by_one() {
     let dir = tempfile::tempdir().unwrap();
     let agent = fake_agent(dir.path());
     let varz_url = format!("{}/varz", varz.uri());
-    let mut w = watchdog(
-        dir.path(),
-        &moto.endpoint,
-        &imds.uri(),
-        &[
-            "--idle-timeout",
-            "2s",
-            "--boot-timeout",
-            "2s",
-            "--woodpecker-varz",
-            &varz_url,
-            "--wrap",
-            "--",
-            "sh",
-            "-c",
-            &agent,
-        ],
-    );
+    let mut w = watchdog(dir.path(), &moto.endpoint, &imds.uri(), &varz_wrapped_agent("2s", &varz_url, &agent));
     let code = w.exits_within(Duration::from_secs(30)).await;
     assert_eq!(code, Some(0), "watchdog should leave and exit 0; log:\n{}", w.dump());
     assert_eq!(moto.desired("ci-idle").await, 1, "the terminate decrements desired");
@@ -305,24 +305,7 @@ async fn a_busy_agent_stays_past_its_idle_timeout() {
     let dir = tempfile::tempdir().unwrap();
     let agent = fake_agent(dir.path());
     let varz_url = format!("{}/varz", varz.uri());
-    let mut w = watchdog(
-        dir.path(),
-        &moto.endpoint,
-        &imds.uri(),
-        &[
-            "--idle-timeout",
-            "1s",
-            "--boot-timeout",
-            "1s",
-            "--woodpecker-varz",
-            &varz_url,
-            "--wrap",
-            "--",
-            "sh",
-            "-c",
-            &agent,
-        ],
-    );
+    let mut w = watchdog(dir.path(), &moto.endpoint, &imds.uri(), &varz_wrapped_agent("1s", &varz_url, &agent));
     tokio::time::sleep(Duration::from_secs(4)).await;
     assert_eq!(w.child.try_wait().unwrap(), None, "still watching; log:\n{}", w.dump());
     assert_eq!(moto.desired("ci-busy").await, 2);
@@ -430,24 +413,7 @@ async fn a_spot_notice_drains_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let agent = fake_agent(dir.path());
     let varz_url = format!("{}/varz", varz.uri());
-    let mut w = watchdog(
-        dir.path(),
-        &moto.endpoint,
-        &imds.uri(),
-        &[
-            "--idle-timeout",
-            "1h",
-            "--boot-timeout",
-            "1h",
-            "--woodpecker-varz",
-            &varz_url,
-            "--wrap",
-            "--",
-            "sh",
-            "-c",
-            &agent,
-        ],
-    );
+    let mut w = watchdog(dir.path(), &moto.endpoint, &imds.uri(), &varz_wrapped_agent("1h", &varz_url, &agent));
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(w.child.try_wait().unwrap(), None, "no reason to leave yet; log:\n{}", w.dump());
     post_spot_notice(&imds).await;
@@ -536,24 +502,7 @@ async fn at_min_size_the_instance_stays_and_its_agent_runs_again() {
     let dir = tempfile::tempdir().unwrap();
     let agent = fake_agent(dir.path());
     let varz_url = format!("{}/varz", varz.uri());
-    let mut w = watchdog(
-        dir.path(),
-        &stub.uri(),
-        &imds.uri(),
-        &[
-            "--idle-timeout",
-            "1s",
-            "--boot-timeout",
-            "1s",
-            "--woodpecker-varz",
-            &varz_url,
-            "--wrap",
-            "--",
-            "sh",
-            "-c",
-            &agent,
-        ],
-    );
+    let mut w = watchdog(dir.path(), &stub.uri(), &imds.uri(), &varz_wrapped_agent("1s", &varz_url, &agent));
     let starts = dir.path().join("starts");
     assert!(wait_until(Duration::from_secs(20), || lines(&starts) >= 2).await, "agent restarted; log:\n{}", w.dump());
     assert!(
@@ -581,24 +530,7 @@ async fn at_the_floor_the_agent_is_not_even_drained() {
     let dir = tempfile::tempdir().unwrap();
     let agent = fake_agent(dir.path());
     let varz_url = format!("{}/varz", varz.uri());
-    let mut w = watchdog(
-        dir.path(),
-        &stub.uri(),
-        &imds.uri(),
-        &[
-            "--idle-timeout",
-            "1s",
-            "--boot-timeout",
-            "1s",
-            "--woodpecker-varz",
-            &varz_url,
-            "--wrap",
-            "--",
-            "sh",
-            "-c",
-            &agent,
-        ],
-    );
+    let mut w = watchdog(dir.path(), &stub.uri(), &imds.uri(), &varz_wrapped_agent("1s", &varz_url, &agent));
     assert!(wait_until(Duration::from_secs(20), || w.saw("stay_at_min_size")).await, "log:\n{}", w.dump());
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(lines(&dir.path().join("starts")), 1, "the agent was never stopped");
@@ -669,24 +601,7 @@ async fn lifecycle_terminated_drains_without_a_second_terminate() {
     let dir = tempfile::tempdir().unwrap();
     let agent = fake_agent(dir.path());
     let varz_url = format!("{}/varz", varz.uri());
-    let mut w = watchdog(
-        dir.path(),
-        &moto.endpoint,
-        &imds.uri(),
-        &[
-            "--idle-timeout",
-            "1h",
-            "--boot-timeout",
-            "1h",
-            "--woodpecker-varz",
-            &varz_url,
-            "--wrap",
-            "--",
-            "sh",
-            "-c",
-            &agent,
-        ],
-    );
+    let mut w = watchdog(dir.path(), &moto.endpoint, &imds.uri(), &varz_wrapped_agent("1h", &varz_url, &agent));
     assert_eq!(w.exits_within(Duration::from_secs(20)).await, Some(0), "log:\n{}", w.dump());
     assert!(w.saw("terminated_by_group"));
     assert!(!w.saw("terminating"), "the group is already terminating it");
