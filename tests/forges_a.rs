@@ -10,6 +10,13 @@ use std::sync::Arc;
 use wiremock::matchers::{header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
+/// A fake forge answering `GET route` (any query) with `response`.
+async fn serve(route: &str, response: ResponseTemplate) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(path(route)).respond_with(response).mount(&server).await;
+    server
+}
+
 const TOKEN: &str = "tok-SECRET-4f9a7c";
 
 /// Builds a forge `f` of `kind` at `url` and one pool `p`, through the real config validation.
@@ -168,11 +175,7 @@ async fn woodpecker_waiting_on_deps_is_not_demand() {
 
 #[tokio::test]
 async fn woodpecker_401_is_an_unauthorized_error_without_the_token() {
-    let server = MockServer::start().await;
-    Mock::given(path("/api/queue/info"))
-        .respond_with(ResponseTemplate::new(401).set_body_string("Unauthorized"))
-        .mount(&server)
-        .await;
+    let server = serve("/api/queue/info", ResponseTemplate::new(401).set_body_string("Unauthorized")).await;
     let (source, pool) = setup("woodpecker", &server.uri(), "", "");
     let err = source.jobs(&pool).await.unwrap_err();
     assert!(matches!(err, ForgeError::Unauthorized { status: 401, .. }), "{err:?}");
@@ -181,8 +184,7 @@ async fn woodpecker_401_is_an_unauthorized_error_without_the_token() {
 
 #[tokio::test]
 async fn woodpecker_malformed_json_is_a_decode_error() {
-    let server = MockServer::start().await;
-    Mock::given(path("/api/queue/info")).respond_with(json(r#"{"pending": [ {"id": "#)).mount(&server).await;
+    let server = serve("/api/queue/info", json(r#"{"pending": [ {"id": "#)).await;
     let (source, pool) = setup("woodpecker", &server.uri(), "", "");
     let err = source.jobs(&pool).await.unwrap_err();
     assert!(matches!(err, ForgeError::Decode { .. }), "{err:?}");
@@ -191,11 +193,7 @@ async fn woodpecker_malformed_json_is_a_decode_error() {
 
 #[tokio::test]
 async fn woodpecker_server_error_names_status() {
-    let server = MockServer::start().await;
-    Mock::given(path("/api/queue/info"))
-        .respond_with(ResponseTemplate::new(502).set_body_string("bad gateway"))
-        .mount(&server)
-        .await;
+    let server = serve("/api/queue/info", ResponseTemplate::new(502).set_body_string("bad gateway")).await;
     let (source, pool) = setup("woodpecker", &server.uri(), "", "");
     let err = source.jobs(&pool).await.unwrap_err();
     let text = error_text(&err, "/api/queue/info");
@@ -822,11 +820,7 @@ async fn drone_stage_without_repo_id_is_read() {
 
 #[tokio::test]
 async fn drone_401_is_an_unauthorized_error_without_the_token() {
-    let server = MockServer::start().await;
-    Mock::given(path("/api/queue"))
-        .respond_with(ResponseTemplate::new(401).set_body_string(r#"{"message":"Unauthorized"}"#))
-        .mount(&server)
-        .await;
+    let server = serve("/api/queue", ResponseTemplate::new(401).set_body_string(r#"{"message":"Unauthorized"}"#)).await;
     let (source, pool) = setup("drone", &server.uri(), "", "");
     let err = source.jobs(&pool).await.unwrap_err();
     assert!(matches!(err, ForgeError::Unauthorized { status: 401, .. }), "{err:?}");
@@ -835,11 +829,7 @@ async fn drone_401_is_an_unauthorized_error_without_the_token() {
 
 #[tokio::test]
 async fn drone_oss_build_501_names_the_status() {
-    let server = MockServer::start().await;
-    Mock::given(path("/api/queue"))
-        .respond_with(ResponseTemplate::new(501).set_body_string("Not Implemented"))
-        .mount(&server)
-        .await;
+    let server = serve("/api/queue", ResponseTemplate::new(501).set_body_string("Not Implemented")).await;
     let (source, pool) = setup("drone", &server.uri(), "", "");
     let err = source.jobs(&pool).await.unwrap_err();
     let text = error_text(&err, "/api/queue");
@@ -848,8 +838,7 @@ async fn drone_oss_build_501_names_the_status() {
 
 #[tokio::test]
 async fn drone_malformed_json_is_a_decode_error() {
-    let server = MockServer::start().await;
-    Mock::given(path("/api/queue")).respond_with(json(r#"[{"id": 1, "status": }]"#)).mount(&server).await;
+    let server = serve("/api/queue", json(r#"[{"id": 1, "status": }]"#)).await;
     let (source, pool) = setup("drone", &server.uri(), "", "");
     let err = source.jobs(&pool).await.unwrap_err();
     assert!(matches!(err, ForgeError::Decode { .. }), "{err:?}");

@@ -9,6 +9,13 @@ use std::time::Duration;
 use wiremock::matchers::{header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
+/// A fake forge answering `GET route` (any query) with `response`.
+async fn serve(route: &str, response: ResponseTemplate) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(path(route)).respond_with(response).mount(&server).await;
+    server
+}
+
 const TOKEN: &str = "s3cr3t-token-do-not-print";
 
 fn fixture(forge: &str, name: &str) -> String {
@@ -106,11 +113,8 @@ async fn buildkite_url_given_with_v3_is_not_doubled() {
 
 #[tokio::test]
 async fn buildkite_empty_objects_mean_zero() {
-    let server = MockServer::start().await;
-    Mock::given(path("/v3/metrics/queue"))
-        .respond_with(json(fixture("buildkite", "metrics.all.empty_objects.testfixture.json")))
-        .mount(&server)
-        .await;
+    let server =
+        serve("/v3/metrics/queue", json(fixture("buildkite", "metrics.all.empty_objects.testfixture.json"))).await;
     let (source, pool) = buildkite(&server, None).await;
     let jobs = source.jobs(&pool).await.unwrap();
     assert_eq!((jobs.pending.len(), jobs.running.len(), jobs.waiting), (0, 0, 0));
@@ -118,11 +122,11 @@ async fn buildkite_empty_objects_mean_zero() {
 
 #[tokio::test]
 async fn buildkite_absent_counts_mean_zero() {
-    let server = MockServer::start().await;
-    Mock::given(path("/v3/metrics/queue"))
-        .respond_with(json(fixture("buildkite", "metrics_queue.minimal_org_only.scaler_testfixture.json")))
-        .mount(&server)
-        .await;
+    let server = serve(
+        "/v3/metrics/queue",
+        json(fixture("buildkite", "metrics_queue.minimal_org_only.scaler_testfixture.json")),
+    )
+    .await;
     let (source, pool) = buildkite(&server, None).await;
     let jobs = source.jobs(&pool).await.unwrap();
     assert_eq!((jobs.pending.len(), jobs.running.len(), jobs.waiting), (0, 0, 0));
@@ -210,11 +214,7 @@ async fn buildkite_401_with_message_is_an_unauthorized_error_without_the_token()
 
 #[tokio::test]
 async fn buildkite_malformed_json_is_a_decode_error() {
-    let server = MockServer::start().await;
-    Mock::given(path("/v3/metrics/queue"))
-        .respond_with(json(r#"{"jobs": {"scheduled": "#.to_string()))
-        .mount(&server)
-        .await;
+    let server = serve("/v3/metrics/queue", json(r#"{"jobs": {"scheduled": "#.to_string())).await;
     let (source, pool) = buildkite(&server, None).await;
     let err = source.jobs(&pool).await.unwrap_err();
     assert!(matches!(err, ForgeError::Decode { .. }), "{err:?}");
@@ -223,11 +223,7 @@ async fn buildkite_malformed_json_is_a_decode_error() {
 
 #[tokio::test]
 async fn buildkite_server_error_names_the_status() {
-    let server = MockServer::start().await;
-    Mock::given(path("/v3/metrics/queue"))
-        .respond_with(ResponseTemplate::new(502).set_body_string("bad gateway"))
-        .mount(&server)
-        .await;
+    let server = serve("/v3/metrics/queue", ResponseTemplate::new(502).set_body_string("bad gateway")).await;
     let (source, pool) = buildkite(&server, None).await;
     let err = source.jobs(&pool).await.unwrap_err();
     assert!(matches!(err, ForgeError::Status { status: 502, .. }), "{err:?}");
@@ -275,11 +271,7 @@ async fn generic_reads_counts_at_the_pointers_with_bearer_auth() {
 
 #[tokio::test]
 async fn generic_numeric_string_counts_and_running_pointer_is_optional() {
-    let server = MockServer::start().await;
-    Mock::given(path("/vespene/queue"))
-        .respond_with(json(r#"{"pending":"7","running":"3"}"#.to_string()))
-        .mount(&server)
-        .await;
+    let server = serve("/vespene/queue", json(r#"{"pending":"7","running":"3"}"#.to_string())).await;
     let (source, pool) = generic(&server, "/vespene/queue", &[("pending_pointer", "/pending")]);
     let jobs = source.jobs(&pool).await.unwrap();
     assert_eq!((jobs.pending.len(), jobs.running.len()), (7, 0));
@@ -311,8 +303,7 @@ async fn generic_without_token_sends_no_auth_header() {
 
 #[tokio::test]
 async fn generic_missing_pointer_is_an_error_naming_it() {
-    let server = MockServer::start().await;
-    Mock::given(path("/q")).respond_with(json(r#"{"queued":1}"#.to_string())).mount(&server).await;
+    let server = serve("/q", json(r#"{"queued":1}"#.to_string())).await;
     let (source, pool) = generic(&server, "/q", &[("pending_pointer", "/stats/pending")]);
     let err = source.jobs(&pool).await.unwrap_err();
     assert_clear(&err, "/q", &["pending_pointer", "/stats/pending"]);
@@ -320,11 +311,7 @@ async fn generic_missing_pointer_is_an_error_naming_it() {
 
 #[tokio::test]
 async fn generic_non_number_value_is_an_error_naming_the_pointer() {
-    let server = MockServer::start().await;
-    Mock::given(path("/q"))
-        .respond_with(json(r#"{"queued":3,"running":{"count":2}}"#.to_string()))
-        .mount(&server)
-        .await;
+    let server = serve("/q", json(r#"{"queued":3,"running":{"count":2}}"#.to_string())).await;
     let (source, pool) = generic(&server, "/q", &[("pending_pointer", "/queued"), ("running_pointer", "/running")]);
     let err = source.jobs(&pool).await.unwrap_err();
     assert_clear(&err, "/q", &["running_pointer", "/running", "not a count"]);
@@ -332,8 +319,7 @@ async fn generic_non_number_value_is_an_error_naming_the_pointer() {
 
 #[tokio::test]
 async fn generic_401_and_malformed_json_are_clear_errors() {
-    let server = MockServer::start().await;
-    Mock::given(path("/denied")).respond_with(ResponseTemplate::new(401)).mount(&server).await;
+    let server = serve("/denied", ResponseTemplate::new(401)).await;
     Mock::given(path("/broken")).respond_with(json("<html>oops</html>".to_string())).mount(&server).await;
     let (source, pool) = generic(&server, "/denied", &[("pending_pointer", "/n")]);
     let err = source.jobs(&pool).await.unwrap_err();
@@ -399,11 +385,11 @@ async fn gitlab_counts_pending_and_running_jobs_whose_tags_the_runner_has() {
 
 #[tokio::test]
 async fn gitlab_docs_example_statuses_are_illustrative_and_not_demand() {
-    let server = MockServer::start().await;
-    Mock::given(path("/api/v4/projects/1/jobs"))
-        .respond_with(json(fixture("gitlab", "projects_jobs.scope_pending_running.docs_example.json")))
-        .mount(&server)
-        .await;
+    let server = serve(
+        "/api/v4/projects/1/jobs",
+        json(fixture("gitlab", "projects_jobs.scope_pending_running.docs_example.json")),
+    )
+    .await;
     let (source, pool) = gitlab(&server, "1", &[("labels", "docker runner,ubuntu18,win10-2004")]);
     let jobs = source.jobs(&pool).await.unwrap();
     assert_eq!((jobs.pending.len(), jobs.running.len()), (0, 0), "status \"failed\" is neither pending nor running");
@@ -411,11 +397,7 @@ async fn gitlab_docs_example_statuses_are_illustrative_and_not_demand() {
 
 #[tokio::test]
 async fn gitlab_empty_page_is_an_empty_array() {
-    let server = MockServer::start().await;
-    Mock::given(path("/api/v4/projects/1/jobs"))
-        .respond_with(json(fixture("gitlab", "projects_jobs.empty.derived.json")))
-        .mount(&server)
-        .await;
+    let server = serve("/api/v4/projects/1/jobs", json(fixture("gitlab", "projects_jobs.empty.derived.json"))).await;
     let (source, pool) = gitlab(&server, "1", &[]);
     let jobs = source.jobs(&pool).await.unwrap();
     assert_eq!((jobs.pending.len(), jobs.running.len(), jobs.requests), (0, 0, 1));
@@ -423,11 +405,11 @@ async fn gitlab_empty_page_is_an_empty_array() {
 
 #[tokio::test]
 async fn gitlab_untagged_jobs_count_only_with_run_untagged() {
-    let server = MockServer::start().await;
-    Mock::given(path("/api/v4/projects/1/jobs"))
-        .respond_with(jobs_page(&[gitlab_job(1, "pending", &[]), gitlab_job(2, "pending", &["docker"])]))
-        .mount(&server)
-        .await;
+    let server = serve(
+        "/api/v4/projects/1/jobs",
+        jobs_page(&[gitlab_job(1, "pending", &[]), gitlab_job(2, "pending", &["docker"])]),
+    )
+    .await;
     let (source, pool) = gitlab(&server, "1", &[("labels", "docker")]);
     assert_eq!(source.jobs(&pool).await.unwrap().pending.len(), 1);
     let (source, pool) = gitlab(&server, "1", &[("labels", "docker"), ("run_untagged", "true")]);
@@ -558,11 +540,9 @@ async fn gitlab_reads_every_project_and_encodes_paths() {
 
 #[tokio::test]
 async fn gitlab_more_pages_than_max_requests_per_tick_is_an_error() {
-    let server = MockServer::start().await;
-    Mock::given(path("/api/v4/projects/1/jobs"))
-        .respond_with(jobs_page(&[gitlab_job(1, "pending", &[])]).insert_header("x-next-page", "2"))
-        .mount(&server)
-        .await;
+    let server =
+        serve("/api/v4/projects/1/jobs", jobs_page(&[gitlab_job(1, "pending", &[])]).insert_header("x-next-page", "2"))
+            .await;
     Mock::given(path("/api/v4/projects/1/jobs"))
         .and(query_param("page", "2"))
         .respond_with(jobs_page(&[gitlab_job(2, "pending", &[])]).insert_header("x-next-page", "3"))
@@ -582,11 +562,11 @@ async fn gitlab_more_pages_than_max_requests_per_tick_is_an_error() {
 
 #[tokio::test]
 async fn gitlab_401_and_malformed_json_are_clear_errors() {
-    let server = MockServer::start().await;
-    Mock::given(path("/api/v4/projects/1/jobs"))
-        .respond_with(ResponseTemplate::new(401).set_body_string(r#"{"message":"401 Unauthorized"}"#))
-        .mount(&server)
-        .await;
+    let server = serve(
+        "/api/v4/projects/1/jobs",
+        ResponseTemplate::new(401).set_body_string(r#"{"message":"401 Unauthorized"}"#),
+    )
+    .await;
     Mock::given(path("/api/v4/projects/2/jobs"))
         .respond_with(json(r#"{"message":"not a list"}"#.to_string()))
         .mount(&server)
