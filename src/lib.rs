@@ -15,6 +15,7 @@
 //! - [`app`]: the shell the CLI and Lambda share (config source, AWS setup, edges).
 //! - [`runloop`]: the config cache and inner loop the Lambda and `run` share.
 //! - [`lambda`]: the Lambda handler around the loop, and its error `Diagnostic`.
+//! - [`jobstats`]: queue wait and job-seconds per repository from a pool's jobs (pure).
 //! - [`metrics`]: CloudWatch Embedded Metric Format lines from a tick report (pure).
 //! - [`agent`]: the instance watchdog (`idle` is pure, `host` does I/O).
 //! - [`adaptive`]: the adaptive idle timeout (pure) and the arrival history kept in a tag.
@@ -28,6 +29,7 @@ pub mod app;
 pub mod cloud;
 pub mod config;
 pub mod forge;
+pub mod jobstats;
 pub mod lambda;
 pub mod metrics;
 pub mod model;

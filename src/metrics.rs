@@ -10,7 +10,14 @@
 //! `ApplyErrors` (the raise was refused), `PoolConfigErrors` (the forge has no usable
 //! client), `TagWriteErrors` (a write of the group's tags failed; a raise still counts),
 //! `PartialCounts` (the forge's listing was cut short: the counts are a lower bound) and
-//! `UnschedulableJobs` (pending jobs the guard left out of demand). Per tick (no dimension):
+//! `UnschedulableJobs` (pending jobs the guard left out of demand); and, where the forge's
+//! listing gives job times, `QueueWaitP50Seconds`, `QueueWaitP95Seconds`,
+//! `QueueWaitMaxSeconds`: the time from creation to start of the jobs that started within the
+//! last poll interval (each job counted about once, as the function ticks every interval).
+//! Per pool and repository (dimensions `Pool`, `Repository`), where the listing names it:
+//! `JobSeconds`, seconds of running jobs over the last poll interval, for the top
+//! [`crate::jobstats::TOP_REPOSITORIES`] repositories of the pool and `other` for the rest (bounded
+//! cardinality: each dimension value is a billed metric). Per tick (no dimension):
 //! `ConfigErrors` (problems of a configuration that failed to load this tick; the last valid
 //! one stays in use) and `TickDurationMs`.
 
@@ -34,11 +41,34 @@ pub struct TickFigures {
     pub tick_duration: Duration,
 }
 
-/// One EMF line per pool plus one for the tick, each a single-line JSON object.
+/// The dimension naming a repository.
+pub const REPOSITORY_DIMENSION: &str = "Repository";
+
+/// One EMF line per pool (and per pool and repository), plus one for the tick, each a
+/// single-line JSON object.
 pub fn emf_lines(report: Option<&TickReport>, figures: TickFigures, at: DateTime<Utc>) -> Vec<String> {
-    let mut lines: Vec<String> = report.map(|r| r.pools.iter().map(|p| pool_line(p, at)).collect()).unwrap_or_default();
+    let mut lines = Vec::new();
+    for pool in report.map(|r| r.pools.as_slice()).unwrap_or_default() {
+        lines.push(pool_line(pool, at));
+        lines.extend(repository_lines(pool, at));
+    }
     lines.push(tick_line(figures, at));
     lines
+}
+
+/// The `JobSeconds` lines of one pool, one per repository.
+pub fn repository_lines(pool: &PoolReport, at: DateTime<Utc>) -> Vec<String> {
+    let Some(figures) = &pool.job_figures else { return Vec::new() };
+    figures
+        .job_seconds_by_repository
+        .iter()
+        .map(|(repo, seconds)| {
+            let mut properties = Map::new();
+            properties.insert(POOL_DIMENSION.to_string(), Value::from(pool.pool.clone()));
+            properties.insert(REPOSITORY_DIMENSION.to_string(), Value::from(repo.clone()));
+            emf_object(&[POOL_DIMENSION, REPOSITORY_DIMENSION], &[("JobSeconds", "Seconds", *seconds)], properties, at)
+        })
+        .collect()
 }
 
 /// The EMF line for one pool's outcome.
@@ -63,6 +93,11 @@ pub fn pool_line(pool: &PoolReport, at: DateTime<Utc>) -> String {
         ("UnschedulableJobs", step.map_or(0, |s| u64::from(s.plan.left_out()))),
     ];
     values.extend(occasional.into_iter().filter(|(_, v)| *v > 0).map(|(name, v)| (name, "Count", v)));
+    if let Some(wait) = pool.job_figures.as_ref().and_then(|f| f.queue_wait) {
+        values.push(("QueueWaitP50Seconds", "Seconds", wait.p50_s));
+        values.push(("QueueWaitP95Seconds", "Seconds", wait.p95_s));
+        values.push(("QueueWaitMaxSeconds", "Seconds", wait.max_s));
+    }
     let mut properties = Map::new();
     properties.insert(POOL_DIMENSION.to_string(), Value::from(pool.pool.clone()));
     // Searchable in Logs Insights; not dimensions (each dimension combination is a billed metric).
@@ -106,6 +141,7 @@ fn emf_object(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::jobstats::{JobFigures, QueueWait};
 
     fn at() -> DateTime<Utc> {
         DateTime::parse_from_rfc3339("2026-11-22T12:00:00Z").unwrap().with_timezone(&Utc)
@@ -128,6 +164,7 @@ mod tests {
             warnings: vec![],
             requests: 1,
             step: None,
+            job_figures: None,
             poll_hint: None,
         }
     }
@@ -230,5 +267,22 @@ mod tests {
         let lines = emf_lines(None, TickFigures { config_errors: 2, tick_duration: Duration::ZERO }, at());
         assert_eq!(lines.len(), 1);
         assert_eq!(parse(&lines[0])["ConfigErrors"], 2);
+    }
+
+    #[test]
+    fn queue_wait_and_job_seconds_lines_have_the_emf_shape() {
+        let mut p = pool("linux", Action::None, Some((0, 2, 2, 2)));
+        p.job_figures = Some(JobFigures {
+            queue_wait: Some(QueueWait { p50_s: 12, p95_s: 40, max_s: 41, jobs: 2 }),
+            job_seconds_by_repository: vec![("octo/app".into(), 20)],
+        });
+        let lines = emf_lines(Some(&TickReport { pools: vec![p] }), TickFigures::default(), at());
+        assert_eq!(lines.len(), 3);
+        let pool = parse(&lines[0]);
+        assert_eq!(pool["QueueWaitP95Seconds"], 40);
+        assert!(declared_metrics(&pool).contains(&("QueueWaitMaxSeconds".to_string(), "Seconds".to_string())));
+        let repo = parse(&lines[1]);
+        assert_eq!(repo["_aws"]["CloudWatchMetrics"][0]["Dimensions"], json!([["Pool", "Repository"]]));
+        assert_eq!((repo["Repository"].clone(), repo["JobSeconds"].clone()), (json!("octo/app"), json!(20)));
     }
 }

@@ -22,21 +22,41 @@ pub mod tags {
     pub const ARRIVALS: &str = "forge-scaler:arrivals";
 }
 
-/// One job as a forge adapter reports it: enough to de-duplicate across pools and to
-/// apply the unschedulable guard. Count-only sources (Buildkite, generic) report jobs
-/// with no id; those are never de-duplicated.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One job as a forge adapter reports it: enough to de-duplicate across pools, to apply
+/// the unschedulable guard, and to measure queue wait and cost per repository. Count-only
+/// sources (Buildkite, generic) report jobs with no id; those are never de-duplicated.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct JobRef {
     pub id: Option<String>,
     pub created: Option<DateTime<Utc>>,
+    /// When a running job started, where the forge's listing says.
+    pub started: Option<DateTime<Utc>>,
+    /// The job's repository (`owner/name` or a project path), where the listing says.
+    pub repo: Option<String>,
 }
 
 impl JobRef {
     pub fn anonymous() -> Self {
-        JobRef { id: None, created: None }
+        JobRef::default()
     }
     pub fn with_id(id: impl Into<String>, created: Option<DateTime<Utc>>) -> Self {
-        JobRef { id: Some(id.into()), created }
+        JobRef { id: Some(id.into()), created, ..JobRef::default() }
+    }
+    /// A job of unknown id created at `created` (count-only listings, the simulator).
+    pub fn created_at(created: Option<DateTime<Utc>>) -> Self {
+        JobRef { created, ..JobRef::default() }
+    }
+    pub fn started(mut self, started: Option<DateTime<Utc>>) -> Self {
+        self.started = started;
+        self
+    }
+    pub fn with_job_id(mut self, id: Option<String>) -> Self {
+        self.id = id;
+        self
+    }
+    pub fn repo(mut self, repo: Option<String>) -> Self {
+        self.repo = repo.filter(|r| !r.is_empty());
+        self
     }
 }
 

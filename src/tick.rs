@@ -8,6 +8,7 @@ use crate::adaptive::AdaptiveSettings;
 use crate::cloud::{Fleet, FleetError, GroupState};
 use crate::config::{Config, IdleTimeout, PoolConfig};
 use crate::forge::{ForgeError, JobSource};
+use crate::jobstats::{self, JobFigures};
 use crate::model::{tags, Group, Observation, PoolJobs, Queue};
 use crate::plan::plan;
 use crate::policy::Policy;
@@ -162,6 +163,9 @@ pub struct PoolReport {
     /// The pool's decision, for `--record` and metrics.
     #[serde(skip)]
     pub step: Option<PoolStep>,
+    /// Queue wait and job-seconds per repository over the last poll interval (metrics).
+    #[serde(skip)]
+    pub job_figures: Option<JobFigures>,
     #[serde(skip)]
     pub poll_hint: Option<Duration>,
 }
@@ -185,6 +189,7 @@ impl PoolReport {
             warnings: Vec::new(),
             requests,
             step: Some(step),
+            job_figures: None,
             poll_hint: None,
         }
     }
@@ -206,6 +211,7 @@ impl PoolReport {
             warnings: Vec::new(),
             requests: 0,
             step: None,
+            job_figures: None,
             poll_hint: None,
         }
     }
@@ -356,6 +362,7 @@ pub async fn tick_within(
         let step = step::step(&input, now);
         let mut report = PoolReport::decided(&pool.name, &pool.forge, pool.fleet_name(), step, jobs.requests);
         report.poll_hint = jobs.poll_hint;
+        report.job_figures = Some(jobstats::job_figures(&kept, now, config.settings.poll_interval));
         decided.push((pool, report, Some(group)));
     }
 

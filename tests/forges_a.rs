@@ -77,6 +77,33 @@ const WP_V2_SDK_NULLS: &str = include_str!("fixtures/forges/woodpecker/queue_inf
 const WP_V3: &str = include_str!("fixtures/forges/woodpecker/queue_info.v3_current.assembled.json");
 const WP_V3_EMPTY: &str = include_str!("fixtures/forges/woodpecker/queue_info.v3_current_empty.assembled.json");
 
+/// A job's id and creation time only (what these tests pin; start and repository have
+/// their own tests).
+fn id_and_created(jobs: &[JobRef]) -> Vec<JobRef> {
+    jobs.iter().map(|j| JobRef { started: None, repo: None, ..j.clone() }).collect()
+}
+
+#[tokio::test]
+async fn woodpecker_names_the_repository_from_the_repo_label() {
+    let jobs = woodpecker(WP_V3, r#"labels = "platform=linux/amd64""#).await;
+    assert_eq!(jobs.pending[0].repo.as_deref(), Some("octo-org/hello-world"));
+    assert_eq!(jobs.pending[0].started, None, "the queue gives no start time");
+}
+
+#[tokio::test]
+async fn drone_running_stages_carry_their_start_and_repository_id() {
+    let jobs = drone(DR_QUEUE, "").await;
+    assert_eq!(jobs.running[0].started, at(1_537_221_916));
+    assert_eq!(jobs.running[0].repo.as_deref(), Some("repo-id 168"));
+}
+
+#[tokio::test]
+async fn gitea_jobs_name_their_repository_from_the_job_url() {
+    let jobs = gitea(GT_QUEUED, GT_EMPTY, r#"labels = "ubuntu-latest:docker://node:20""#).await;
+    assert_eq!(jobs.pending[0].repo.as_deref(), Some("user5/repo4"));
+    assert_eq!(jobs.pending[0].started, None, "1970 means not started");
+}
+
 async fn woodpecker(body: &str, pool_extra: &str) -> PoolJobs {
     let server = MockServer::start().await;
     Mock::given(method("GET"))
@@ -123,8 +150,8 @@ async fn woodpecker_v3_empty_lists_accepted() {
 #[tokio::test]
 async fn woodpecker_v3_fields_ids_and_created_reported() {
     let jobs = woodpecker(WP_V3, r#"labels = "platform=linux/amd64""#).await;
-    assert_eq!(jobs.pending, vec![JobRef::with_id("4712", at(1_755_870_000))]);
-    assert_eq!(jobs.running, vec![JobRef::with_id("4711", at(1_755_870_000))]);
+    assert_eq!(id_and_created(&jobs.pending), vec![JobRef::with_id("4712", at(1_755_870_000))]);
+    assert_eq!(id_and_created(&jobs.running), vec![JobRef::with_id("4711", at(1_755_870_000))]);
 }
 
 #[tokio::test]
@@ -449,7 +476,7 @@ fn gitea_page(jobs: &[String], total: Option<usize>) -> String {
 #[tokio::test]
 async fn gitea_queued_job_read_with_id_and_created_at() {
     let jobs = gitea(GT_QUEUED, GT_EMPTY, r#"labels = "ubuntu-latest:docker://node:20""#).await;
-    assert_eq!(jobs.pending, vec![JobRef::with_id("198", "2026-07-16T10:00:00Z".parse().ok())]);
+    assert_eq!(id_and_created(&jobs.pending), vec![JobRef::with_id("198", "2026-07-16T10:00:00Z".parse().ok())]);
     assert!(jobs.running.is_empty());
     assert_eq!(jobs.requests, 2);
 }
@@ -474,7 +501,7 @@ async fn gitea_zero_time_is_not_a_time() {
     let job = gitea_job(5, &[], "queued")
         .replace(r#""created_at":"2026-07-16T10:00:00Z""#, r#""created_at":"1970-01-01T00:00:00Z""#);
     let jobs = gitea(&gitea_page(&[job], Some(1)), GT_EMPTY, "").await;
-    assert_eq!(jobs.pending, vec![JobRef::with_id("5", None)]);
+    assert_eq!(id_and_created(&jobs.pending), vec![JobRef::with_id("5", None)]);
 }
 
 #[tokio::test]
@@ -733,7 +760,7 @@ async fn drone_fixture_platform_and_labels_pick_the_pool() {
     assert_eq!(ids(&jobs.running), ["1001"]);
     assert!(jobs.pending.is_empty());
     let jobs = drone(DR_QUEUE, "arch = \"arm64\"\nlabels = \"instance=large\"").await;
-    assert_eq!(jobs.pending, vec![JobRef::with_id("1002", at(1_537_221_914))]);
+    assert_eq!(id_and_created(&jobs.pending), vec![JobRef::with_id("1002", at(1_537_221_914))]);
     assert!(jobs.running.is_empty());
     let jobs = drone(DR_QUEUE, "arch = \"arm64\"").await;
     assert!(jobs.pending.is_empty(), "a runner without the stage's labels does not take it");
@@ -790,8 +817,8 @@ async fn drone_running_stages_are_running_with_created_times() {
         drone_stage(8, "pending", "linux", "amd64", "")
     );
     let jobs = drone(&body, "").await;
-    assert_eq!(jobs.running, vec![JobRef::with_id("7", at(1_755_870_050))]);
-    assert_eq!(jobs.pending, vec![JobRef::with_id("8", at(1_755_870_050))]);
+    assert_eq!(id_and_created(&jobs.running), vec![JobRef::with_id("7", at(1_755_870_050))]);
+    assert_eq!(id_and_created(&jobs.pending), vec![JobRef::with_id("8", at(1_755_870_050))]);
 }
 
 #[tokio::test]

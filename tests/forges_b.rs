@@ -351,6 +351,18 @@ fn jobs_page(jobs: &[serde_json::Value]) -> ResponseTemplate {
 }
 
 #[tokio::test]
+async fn gitlab_running_jobs_carry_their_start_and_the_project() {
+    let mut running = gitlab_job(3, "running", &["docker"]);
+    running["started_at"] = serde_json::json!("2026-11-22T10:00:30.000Z");
+    let server = serve("/api/v4/projects/7/jobs", jobs_page(&[running])).await;
+    let (source, pool) = gitlab(&server, "7", &[("labels", "docker")]);
+    let jobs = source.jobs(&pool).await.unwrap();
+    let job = &jobs.running[0];
+    assert_eq!((job.started.unwrap() - job.created.unwrap()).num_seconds(), 30);
+    assert_eq!(job.repo.as_deref(), Some("7"));
+}
+
+#[tokio::test]
 async fn gitlab_counts_pending_and_running_jobs_whose_tags_the_runner_has() {
     let server = MockServer::start().await;
     Mock::given(method("GET"))

@@ -47,6 +47,12 @@ struct Stage {
     /// Unix seconds.
     #[serde(default)]
     created: Value,
+    /// Unix seconds; 0 before the stage started.
+    #[serde(default)]
+    started: Value,
+    /// The stage's repository, by id (the queue does not name it).
+    #[serde(default)]
+    repo_id: Value,
 }
 
 impl Stage {
@@ -79,7 +85,12 @@ impl Stage {
 fn pool_jobs(stages: &[Stage], platform: &DronePlatform, runner_labels: &BTreeMap<String, String>) -> PoolJobs {
     let mut out = PoolJobs { requests: 1, ..PoolJobs::default() };
     for stage in stages.iter().filter(|s| labels::drone_matches(platform, runner_labels, &s.spec())) {
-        let job_ref = JobRef { id: http::json_id(&stage.id), created: http::json_unix_seconds(&stage.created) };
+        let repo = http::json_id(&stage.repo_id).map(|id| format!("repo-id {id}"));
+        let started = http::json_unix_seconds(&stage.started).filter(|t| t.timestamp() > 0);
+        let job_ref = JobRef::created_at(http::json_unix_seconds(&stage.created))
+            .with_job_id(http::json_id(&stage.id))
+            .started(started)
+            .repo(repo);
         match stage.status.as_deref() {
             Some("pending") => out.pending.push(job_ref),
             Some("running") => out.running.push(job_ref),

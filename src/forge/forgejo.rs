@@ -73,7 +73,7 @@ fn pool_jobs(jobs: &[Job], runner_names: &BTreeSet<String>, requests: u32) -> Po
         if !labels::runs_on_matches(runner_names, job.runs_on.as_deref().unwrap_or(&[])) {
             continue;
         }
-        let job_ref = JobRef { id: http::json_id(&job.id), created: None };
+        let job_ref = JobRef::created_at(None).with_job_id(http::json_id(&job.id));
         match job.status.as_deref() {
             Some("waiting") => out.pending.push(job_ref),
             Some("running") => out.running.push(job_ref),

@@ -118,6 +118,20 @@ struct Job {
     status: Option<String>,
     #[serde(default)]
     created_at: Option<String>,
+    #[serde(default)]
+    started_at: Option<String>,
+    /// `.../api/v1/repos/{owner}/{repo}/actions/jobs/{id}`: names the repository.
+    #[serde(default)]
+    url: Option<String>,
+}
+
+/// `owner/repo` from a Gitea API URL `.../repos/{owner}/{repo}/...`.
+fn repo_of(url: Option<&str>) -> Option<String> {
+    let mut segments = url?.split('/').skip_while(|s| *s != "repos").skip(1);
+    match (segments.next(), segments.next()) {
+        (Some(owner), Some(repo)) if !owner.is_empty() && !repo.is_empty() => Some(format!("{owner}/{repo}")),
+        _ => None,
+    }
 }
 
 /// Where a job stands for the pool, by Gitea's own vocabulary.
@@ -158,7 +172,10 @@ fn pool_jobs(answers: &[(Standing, Vec<Job>)], runner_names: &BTreeSet<String>, 
                 continue;
             }
             let Some(standing) = standing(job.status.as_deref(), *asked_for) else { continue };
-            let job_ref = JobRef { id: http::json_id(&job.id), created: gitea_time(job.created_at.as_deref()) };
+            let job_ref = JobRef::created_at(gitea_time(job.created_at.as_deref()))
+                .with_job_id(http::json_id(&job.id))
+                .started(gitea_time(job.started_at.as_deref()))
+                .repo(repo_of(job.url.as_deref()));
             match job_ref.id.clone() {
                 Some(id) => {
                     let entry = by_id.entry(id).or_insert((standing, job_ref.clone()));

@@ -90,6 +90,8 @@ struct WireJob {
     labels: Option<Vec<String>>,
     #[serde(default)]
     created_at: Option<String>,
+    #[serde(default)]
+    started_at: Option<String>,
 }
 
 /// GitHub's rule: a runner takes a job when every label of the job (its `runs-on`) is among
@@ -288,7 +290,9 @@ impl JobSource for Github {
                         if !labels_match(labels, &runner_labels) || !seen_jobs.insert(job.id) {
                             continue;
                         }
-                        let job_ref = JobRef::with_id(job.id.to_string(), parse_time(job.created_at.as_deref()));
+                        let job_ref = JobRef::with_id(job.id.to_string(), parse_time(job.created_at.as_deref()))
+                            .started(parse_time(job.started_at.as_deref()).filter(|_| job.status == "in_progress"))
+                            .repo(Some(repo.to_string()));
                         match job.status.as_str() {
                             "queued" => out.pending.push(job_ref),
                             "in_progress" => out.running.push(job_ref),

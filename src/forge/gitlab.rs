@@ -43,6 +43,8 @@ struct WireJob {
     tag_list: Option<Vec<String>>,
     #[serde(default)]
     created_at: Option<String>,
+    #[serde(default)]
+    started_at: Option<String>,
 }
 
 /// GitLab's rule: a job's `tag_list` must be a subset of the runner's tags; a job without
@@ -127,7 +129,9 @@ impl JobSource for Gitlab {
                     if !tags_match(tags, &runner_tags, pool.run_untagged) || !seen.insert(job.id) {
                         continue;
                     }
-                    let job_ref = JobRef::with_id(job.id.to_string(), parse_time(job.created_at.as_deref()));
+                    let job_ref = JobRef::with_id(job.id.to_string(), parse_time(job.created_at.as_deref()))
+                        .started(parse_time(job.started_at.as_deref()))
+                        .repo(Some(project.to_string()));
                     match job.status.as_str() {
                         "pending" => out.pending.push(job_ref),
                         "running" => out.running.push(job_ref),

@@ -63,7 +63,9 @@ impl Task {
     }
 
     fn job_ref(&self) -> JobRef {
-        JobRef { id: http::json_id(&self.id), created: http::json_unix_seconds(&self.created) }
+        // The server labels every task with its repository's full name (`repo`).
+        let repo = self.labels.as_ref().and_then(|l| l.get("repo")).and_then(Value::as_str).map(str::to_string);
+        JobRef::created_at(http::json_unix_seconds(&self.created)).repo(repo).with_job_id(http::json_id(&self.id))
     }
 }
 
@@ -113,7 +115,8 @@ mod tests {
         );
         let agent = labels::woodpecker_agent_labels(Some(&["platform=linux/amd64".to_string()])).unwrap();
         let jobs = pool_jobs(&q, &agent);
-        assert_eq!(jobs.pending, vec![JobRef::with_id("1", DateTime::from_timestamp(1_755_870_000, 0))]);
+        let expected = JobRef::with_id("1", DateTime::from_timestamp(1_755_870_000, 0)).repo(Some("a/b".into()));
+        assert_eq!(jobs.pending, vec![expected], "the repo label names the repository");
         assert!(jobs.running.is_empty());
         assert_eq!(jobs.waiting, 1);
         assert_eq!(jobs.requests, 1);

@@ -757,7 +757,7 @@ mod tests {
         #[async_trait::async_trait]
         impl JobSource for Three {
             async fn jobs(&self, _pool: &PoolConfig) -> Result<PoolJobs, ForgeError> {
-                Ok(PoolJobs { pending: vec![JobRef { id: None, created: Some(self.0) }; 3], ..PoolJobs::default() })
+                Ok(PoolJobs { pending: vec![JobRef::created_at(Some(self.0)); 3], ..PoolJobs::default() })
             }
         }
         let epoch = crate::sim::policies::sim_time(0);

@@ -188,7 +188,7 @@ impl ForgeScaler {
     /// running jobs, dated where they arrived since the last look (older ones were already
     /// recorded, and their times change nothing).
     fn jobs(&self, sim: &Sim<'_>) -> PoolJobs {
-        let dated = |t: Millis| JobRef { id: None, created: Some(at(t)) };
+        let dated = |t: Millis| JobRef::created_at(Some(at(t)));
         let pending = sim.pending_arrivals().map(dated).collect();
         let running_now = sim.running() as usize;
         let mut running: Vec<JobRef> =
