@@ -2,6 +2,7 @@
 //! as SSM parameters. Only the shape is checked here; values are judged by validation.
 
 use super::forge::SECRET_KEYS;
+use super::keys::suggestion;
 use super::{ConfigError, Problem};
 use std::collections::BTreeMap;
 
@@ -54,58 +55,30 @@ impl RawConfig {
             match (section.as_str(), value) {
                 ("forges" | "pools", toml::Value::Table(named)) => {
                     for (name, body) in named {
-                        let key_base = format!("{section}/{name}");
+                        let base = format!("{section}/{name}");
                         let toml::Value::Table(body) = body else {
-                            raw.read_problems.push(Problem::new(key_base, "must be a table"));
+                            raw.read_problems.push(Problem::new(base, "must be a table"));
                             continue;
                         };
-                        let mut map = BTreeMap::new();
-                        for (key, v) in body {
-                            let full = format!("{key_base}/{key}");
-                            let secret_from_env =
-                                key.strip_suffix("_env").filter(|k| section == "forges" && SECRET_KEYS.contains(k));
-                            if let Some(secret) = secret_from_env {
-                                match v.as_str().map(|var| (var, env(var))) {
-                                    Some((_, Some(value))) => {
-                                        map.insert(secret.to_string(), value);
-                                    }
-                                    Some((var, None)) => raw
-                                        .read_problems
-                                        .push(Problem::new(full, format!("environment variable {var} is not set"))),
-                                    None => raw.read_problems.push(Problem::new(full, "must be a variable name")),
-                                }
-                                continue;
-                            }
-                            match toml_scalar(&v) {
-                                Some(s) => {
-                                    map.insert(key, s);
-                                }
-                                None => raw
-                                    .read_problems
-                                    .push(Problem::new(full, "must be a string, number, boolean or array of strings")),
-                            }
-                        }
-                        if section == "forges" {
-                            raw.forges.insert(name, map);
-                        } else {
-                            raw.pools.insert(name, map);
-                        }
+                        let secrets_allowed = section == "forges";
+                        let map = read_toml_keys(&base, body, secrets_allowed, &env, &mut raw.read_problems);
+                        let tree = if secrets_allowed { &mut raw.forges } else { &mut raw.pools };
+                        tree.insert(name, map);
                     }
                 }
                 ("settings", toml::Value::Table(body)) => {
-                    for (key, v) in body {
-                        match toml_scalar(&v) {
-                            Some(s) => {
-                                raw.settings.insert(key, s);
-                            }
-                            None => raw.read_problems.push(Problem::new(format!("settings/{key}"), "must be a scalar")),
-                        }
-                    }
+                    raw.settings = read_toml_keys("settings", body, false, &env, &mut raw.read_problems);
                 }
-                (other, _) => raw.read_problems.push(Problem::new(
-                    other.to_string(),
-                    "unknown section: expected [forges.NAME], [pools.NAME] or [settings]",
-                )),
+                (other, _) => {
+                    let hint = match suggestion(other, ["forges", "pools", "settings"]) {
+                        Some(close) => format!(" (did you mean `{close}`?)"),
+                        None => String::new(),
+                    };
+                    raw.read_problems.push(Problem::new(
+                        other.to_string(),
+                        format!("unknown section: expected [forges.NAME], [pools.NAME] or [settings]{hint}"),
+                    ))
+                }
             }
         }
         Ok(raw)
@@ -129,6 +102,46 @@ impl RawConfig {
         }
         out
     }
+}
+
+/// One TOML table's keys as strings. With `secrets_allowed` (forge tables), a secret may be
+/// given as `<secret>_env = "VAR"`, resolved through `env`; giving both forms is a problem.
+fn read_toml_keys(
+    base: &str,
+    body: toml::Table,
+    secrets_allowed: bool,
+    env: &impl Fn(&str) -> Option<String>,
+    problems: &mut Vec<Problem>,
+) -> BTreeMap<String, String> {
+    let secret_of_env_key =
+        |key: &str| key.strip_suffix("_env").filter(|k| secrets_allowed && SECRET_KEYS.contains(k)).map(str::to_string);
+    let given_twice: Vec<String> =
+        body.keys().filter_map(|k| secret_of_env_key(k)).filter(|secret| body.contains_key(secret.as_str())).collect();
+    let mut map = BTreeMap::new();
+    for (key, v) in body {
+        let full = format!("{base}/{key}");
+        let secret = secret_of_env_key(&key);
+        if let Some(twice) = given_twice.iter().find(|s| **s == key || Some(*s) == secret.as_ref()) {
+            problems.push(Problem::new(full, format!("give {twice} or {twice}_env, not both")));
+            continue;
+        }
+        match (secret, toml_scalar(&v)) {
+            (Some(secret), _) => match v.as_str().map(|var| (var, env(var))) {
+                Some((_, Some(value))) => {
+                    map.insert(secret, value);
+                }
+                Some((var, None)) => {
+                    problems.push(Problem::new(full, format!("environment variable {var} is not set")))
+                }
+                None => problems.push(Problem::new(full, "must be a variable name")),
+            },
+            (None, Some(text)) => {
+                map.insert(key, text);
+            }
+            (None, None) => problems.push(Problem::new(full, "must be a string, number, boolean or array of strings")),
+        }
+    }
+    map
 }
 
 /// Whether a relative SSM path (`forges/<forge>/<key>`) holds a secret, to be stored as a
@@ -213,6 +226,31 @@ mod tests {
         let raw = RawConfig::from_toml(text, no_env).unwrap();
         let keys: Vec<&str> = raw.read_problems.iter().map(|p| p.key.as_str()).collect();
         assert_eq!(keys, ["forges/gh/token_env", "forges/gh/webhook_secret_env"]);
+    }
+
+    #[test]
+    fn a_secret_given_both_inline_and_from_the_environment_is_a_problem_for_each() {
+        let text = "[forges.wp]\ntoken = \"t\"\ntoken_env = \"TOK\"\nurl = \"https://x\"\n";
+        let raw = RawConfig::from_toml(text, |_| Some("from-env".to_string())).unwrap();
+        let found: Vec<String> = raw.read_problems.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            found,
+            [
+                "forges/wp/token: give token or token_env, not both",
+                "forges/wp/token_env: give token or token_env, not both"
+            ]
+        );
+        assert_eq!(raw.forges["wp"].get("token"), None);
+        assert_eq!(raw.forges["wp"]["url"], "https://x");
+    }
+
+    #[test]
+    fn a_misspelt_section_suggests_the_known_one() {
+        let raw = RawConfig::from_toml("[setting]\ndry_run = true\n", no_env).unwrap();
+        assert_eq!(raw.read_problems.len(), 1);
+        assert!(raw.read_problems[0].message.ends_with("(did you mean `settings`?)"), "{:?}", raw.read_problems);
+        let raw = RawConfig::from_toml("[colours]\nx = 1\n", no_env).unwrap();
+        assert!(!raw.read_problems[0].message.contains("did you mean"), "{:?}", raw.read_problems);
     }
 
     #[test]
