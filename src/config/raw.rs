@@ -158,7 +158,11 @@ fn toml_error_message(text: &str, e: &toml::de::Error) -> String {
     let message = e.message().trim();
     match e.span() {
         Some(span) => {
-            let before = &text[..span.start.min(text.len())];
+            let mut start = span.start.min(text.len());
+            while !text.is_char_boundary(start) {
+                start -= 1;
+            }
+            let before = &text[..start];
             let line = before.matches('\n').count() + 1;
             let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
             format!("not valid TOML: line {line}, column {column}: {message}")
@@ -184,6 +188,37 @@ fn toml_scalar(v: &toml::Value) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Config;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any text, TOML or not, gives a tree or a listed error, never a panic; the same for
+        /// validating whatever tree it gives.
+        #[test]
+        fn arbitrary_text_never_panics_the_reader_or_the_validation(text in "\\PC{0,200}") {
+            if let Ok(raw) = RawConfig::from_toml(&text, |_| None) {
+                let _ = Config::validate(&raw);
+            }
+        }
+
+        /// Arbitrary values under every known key never panic the validation.
+        #[test]
+        fn arbitrary_values_under_known_keys_never_panic_the_validation(
+            values in proptest::collection::vec("\\PC{0,12}", 40),
+            kind in prop::sample::select(vec!["woodpecker", "forgejo", "gitea", "drone", "buildkite", "github", "gitlab", "generic", "?"]),
+        ) {
+            let mut params = vec![("/p/forges/f/kind".to_string(), kind.to_string()), ("/p/pools/a/forge".to_string(), "f".to_string())];
+            let keys = crate::config::FORGE_KEYS.iter().map(|k| format!("/p/forges/f/{}", k.name))
+                .chain(crate::config::POOL_KEYS.iter().map(|k| format!("/p/pools/a/{}", k.name)))
+                .chain(crate::config::SETTINGS_KEYS.iter().map(|k| format!("/p/settings/{}", k.name)));
+            for (key, value) in keys.zip(values.iter().cycle()) {
+                if key != "/p/forges/f/kind" && key != "/p/pools/a/forge" {
+                    params.push((key, value.clone()));
+                }
+            }
+            let _ = Config::validate(&RawConfig::from_params("/p", params));
+        }
+    }
 
     fn no_env(_: &str) -> Option<String> {
         None
