@@ -36,9 +36,13 @@ pub struct Policy {
     pub max_step: Option<u32>,
     #[serde(with = "humantime_serde")]
     pub scale_out_cooldown: Duration,
-    /// Pending jobs older than this are left out of demand.
+    /// A pending job this old, while ready slots of the pool stand idle, is unschedulable.
     #[serde(with = "humantime_serde")]
     pub unschedulable_after: Duration,
+    /// How long a launched instance may take to serve (the watchdog's boot timeout): a job
+    /// a scale-out was made for and still pending this long after it was not helped by it.
+    #[serde(with = "humantime_serde")]
+    pub boot_timeout: Duration,
     pub formula: Formula,
 }
 
@@ -53,6 +57,7 @@ impl Default for Policy {
             max_step: None,
             scale_out_cooldown: Duration::ZERO,
             unschedulable_after: Duration::from_secs(30 * 60),
+            boot_timeout: Duration::from_secs(10 * 60),
             formula: Formula::Default,
         }
     }

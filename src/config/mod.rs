@@ -14,9 +14,7 @@ mod settings;
 
 pub use forge::{ForgeConfig, ForgeKind, Scope, FORGE_KEYS, MIN_RESPONSE_BYTES, SECRET_KEYS};
 pub use keys::{Applies, Key};
-pub use pool::{
-    DronePlatform, FleetSpec, IdleTimeout, PoolConfig, DEFAULT_BOOT_TIMEOUT, DEFAULT_IDLE_TIMEOUT, POOL_KEYS,
-};
+pub use pool::{DronePlatform, FleetSpec, IdleTimeout, PoolConfig, DEFAULT_IDLE_TIMEOUT, POOL_KEYS};
 pub use raw::{is_secret_param, RawConfig};
 pub use settings::{Settings, SETTINGS_KEYS};
 

@@ -81,10 +81,9 @@ impl PoolConfig {
     }
 }
 
-/// The idle timeout of a pool that does not set one.
+/// The idle timeout of a pool that does not set one. (The boot timeout's default is
+/// `Policy::default().boot_timeout`: the planner uses it too.)
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(600);
-/// The boot timeout of a pool that does not set one.
-pub const DEFAULT_BOOT_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// Which kind of fleet the `fleet` key chose.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,7 +125,6 @@ pub struct PoolDraft {
     pub vespene: bool,
     pub weights: VespeneWeights,
     pub idle_timeout: IdleTimeout,
-    pub boot_timeout: Duration,
 }
 
 impl Default for PoolDraft {
@@ -145,7 +143,6 @@ impl Default for PoolDraft {
             vespene: false,
             weights: VespeneWeights::default(),
             idle_timeout: IdleTimeout::Fixed(DEFAULT_IDLE_TIMEOUT),
-            boot_timeout: DEFAULT_BOOT_TIMEOUT,
         }
     }
 }
@@ -344,7 +341,7 @@ pub const POOL_KEYS: &[Key<PoolDraft>] = &[
         applies: Applies::Always,
         default: "10m",
         doc: "longest an instance may take to become ready (> 0); written to the group's tag too",
-        read: |r, d| d.boot_timeout = r.positive_duration().unwrap_or(d.boot_timeout),
+        read: |r, d| d.policy.boot_timeout = r.positive_duration().unwrap_or(d.policy.boot_timeout),
     },
     Key {
         name: "unschedulable_after",
@@ -427,7 +424,7 @@ pub(crate) fn validate_pool(
         drone: d.drone,
         run_untagged: d.run_untagged,
         idle_timeout: d.idle_timeout,
-        boot_timeout: d.boot_timeout,
+        boot_timeout: d.policy.boot_timeout,
     })
 }
 
@@ -586,7 +583,7 @@ fleet = "command"
         assert_eq!(pool.policy, Policy::default());
         assert_eq!(pool.drone, DronePlatform::default());
         assert_eq!(pool.idle_timeout, IdleTimeout::Fixed(DEFAULT_IDLE_TIMEOUT));
-        assert_eq!(pool.boot_timeout, DEFAULT_BOOT_TIMEOUT);
+        assert_eq!(pool.boot_timeout, Policy::default().boot_timeout);
     }
 
     #[test]
