@@ -57,7 +57,7 @@ pub enum Note {
     Partial { why: String },
     /// The adaptive idle timeout chosen for the pool's instances.
     AdaptiveIdle {
-        #[serde(with = "crate::policy::humantime_serde_opt")]
+        #[serde(with = "crate::policy::humantime_serde")]
         timeout: Duration,
     },
     /// A note from an older recording, kept as its text.

@@ -240,7 +240,10 @@ async fn woodpecker_connection_refused_is_a_transport_error() {
 #[tokio::test]
 async fn woodpecker_bad_pool_label_is_a_clear_error() {
     let server = MockServer::start().await;
-    let (source, pool) = setup("woodpecker", &server.uri(), "", r#"labels = "gpu""#);
+    // Validation refuses this label at load (config::pool tests); an adapter handed such a
+    // pool anyway still refuses it without a request.
+    let (source, mut pool) = setup("woodpecker", &server.uri(), "", "");
+    pool.labels = Some(vec!["gpu".to_string()]);
     let err = source.jobs(&pool).await.unwrap_err();
     assert!(err.to_string().contains("pools/p/labels") && err.to_string().contains("\"gpu\""), "{err}");
     assert!(server.received_requests().await.unwrap().is_empty(), "nothing is asked for a bad pool");
@@ -884,7 +887,10 @@ async fn drone_connection_refused_is_a_transport_error() {
 #[tokio::test]
 async fn drone_bad_pool_label_is_a_clear_error() {
     let server = MockServer::start().await;
-    let (source, pool) = setup("drone", &server.uri(), "", r#"labels = "large""#);
+    // Validation refuses this label at load (config::pool tests); an adapter handed such a
+    // pool anyway still refuses it without a request.
+    let (source, mut pool) = setup("drone", &server.uri(), "", "");
+    pool.labels = Some(vec!["large".to_string()]);
     let err = source.jobs(&pool).await.unwrap_err();
     assert!(err.to_string().contains("pools/p/labels"), "{err}");
     assert!(server.received_requests().await.unwrap().is_empty());

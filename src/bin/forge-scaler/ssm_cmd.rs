@@ -7,7 +7,7 @@ use clap::{Args, Subcommand};
 use forge_scaler::app;
 use forge_scaler::cloud::ssm::SsmStore;
 use forge_scaler::cloud::ParamStore;
-use forge_scaler::config::{Config, RawConfig};
+use forge_scaler::config::{is_secret_param, Config, RawConfig};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
@@ -38,7 +38,8 @@ pub struct Parameter {
     pub secure: bool,
 }
 
-/// The parameters a validated raw tree is stored as under `prefix`. Tokens are SecureStrings.
+/// The parameters a validated raw tree is stored as under `prefix`. Secrets (tokens, webhook
+/// secrets) are SecureStrings.
 pub fn parameters(prefix: &str, raw: &RawConfig) -> Result<Vec<Parameter>, String> {
     let prefix = prefix.trim_end_matches('/');
     if !prefix.starts_with('/') || prefix.len() < 2 || prefix.contains("//") {
@@ -48,7 +49,7 @@ pub fn parameters(prefix: &str, raw: &RawConfig) -> Result<Vec<Parameter>, Strin
         .to_params()
         .into_iter()
         .map(|(relative, value)| {
-            let secure = relative.starts_with("forges/") && relative.ends_with("/token");
+            let secure = is_secret_param(&relative);
             Parameter { name: format!("{prefix}/{relative}"), value, secure }
         })
         .collect())
@@ -150,6 +151,19 @@ mod tests {
         assert_eq!(slots.value, "2");
         assert!(params.iter().any(|p| p.name == "/forge-scaler/settings/poll_interval" && p.value == "15s"));
         assert_eq!(params.iter().filter(|p| p.secure).count(), 1);
+    }
+
+    #[test]
+    fn a_webhook_secret_is_written_as_a_secure_string() {
+        let raw = RawConfig::from_toml(
+            "[forges.gh]\nkind = \"github\"\nrepos = \"a/b\"\ntoken = \"t0k\"\nwebhook_secret = \"h00k\"\n",
+            |_| None,
+        )
+        .unwrap();
+        let params = parameters("/forge-scaler", &raw).unwrap();
+        let hook = params.iter().find(|p| p.name == "/forge-scaler/forges/gh/webhook_secret").unwrap();
+        assert!(hook.secure);
+        assert_eq!(params.iter().filter(|p| p.secure).count(), 2);
     }
 
     #[test]
