@@ -12,6 +12,7 @@
 //! - [`tick`]: observe -> plan -> apply -> report, for every pool.
 //! - [`app`]: the shell the CLI and Lambda share (config source, AWS setup, edges).
 //! - [`runloop`]: the config cache and inner loop the Lambda and `run` share; the Lambda handler.
+//! - [`redact`]: URL redaction for messages and logs (userinfo, every query value).
 //! - [`metrics`]: CloudWatch Embedded Metric Format lines from a tick report (pure).
 //! - [`agent`]: the instance watchdog (`idle` is pure, `host` does I/O).
 //! - [`adaptive`]: the adaptive idle timeout (pure) and the arrival history kept in a tag.
@@ -29,6 +30,7 @@ pub mod metrics;
 pub mod model;
 pub mod plan;
 pub mod policy;
+pub mod redact;
 pub mod runloop;
 pub mod sim;
 pub mod tick;

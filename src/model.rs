@@ -37,6 +37,10 @@ pub struct PoolJobs {
     pub requests: u32,
     /// A poll interval the forge asked for (Buildkite's poll-duration header).
     pub poll_hint: Option<Duration>,
+    /// Why the count is partial, if it is: a page or request budget or the deadline ended
+    /// the reading, so `pending`/`running` are a lower bound of demand (never more). A
+    /// sentence for people; it never holds a URL query value or a credential.
+    pub partial: Option<String>,
 }
 
 impl PoolJobs {

@@ -583,7 +583,7 @@ mod tests {
     }
     #[async_trait]
     impl JobSource for FixedQueue {
-        async fn jobs(&self, _pool: &PoolConfig) -> Result<PoolJobs, ForgeError> {
+        async fn jobs(&self, _pool: &PoolConfig, _deadline: tokio::time::Instant) -> Result<PoolJobs, ForgeError> {
             self.clock.advance(self.tick_cost);
             Ok(PoolJobs {
                 pending: (0..self.pending).map(|i| JobRef::with_id(i.to_string(), None)).collect(),

@@ -269,9 +269,11 @@ pub async fn tick(config: &Config, edges: &Edges, now: DateTime<Utc>, apply: boo
             edges.fleet.describe(&asg_names).await
         }
     };
+    // TODO(lead): the tick budget (settings.tick_budget) once it exists; 40 s fits the Lambda.
+    let forge_deadline = tokio::time::Instant::now() + Duration::from_secs(40);
     let observe_jobs = futures::future::join_all(config.pools.iter().map(|pool| async move {
         match edges.sources.get(&pool.forge) {
-            Some(source) => source.jobs(pool).await.map_err(|e| format!("forge {}: {e}", pool.forge)),
+            Some(source) => source.jobs(pool, forge_deadline).await.map_err(|e| format!("forge {}: {e}", pool.forge)),
             None => Err(format!("forge {}: no job source configured", pool.forge)),
         }
     }));
@@ -480,7 +482,7 @@ mod tests {
 
     #[async_trait]
     impl JobSource for FakeSource {
-        async fn jobs(&self, pool: &PoolConfig) -> Result<PoolJobs, ForgeError> {
+        async fn jobs(&self, pool: &PoolConfig, _deadline: tokio::time::Instant) -> Result<PoolJobs, ForgeError> {
             match self.0.get(&pool.name) {
                 Some(Ok(j)) => Ok(j.clone()),
                 Some(Err(e)) => Err(ForgeError::Other(e.clone())),

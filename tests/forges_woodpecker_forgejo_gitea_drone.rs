@@ -11,6 +11,11 @@ use wiremock::matchers::{header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 /// A fake forge answering `GET route` (any query) with `response`.
+/// A deadline far enough for any healthy loopback answer.
+fn deadline() -> tokio::time::Instant {
+    tokio::time::Instant::now() + std::time::Duration::from_secs(10)
+}
+
 async fn serve(route: &str, response: ResponseTemplate) -> MockServer {
     let server = MockServer::start().await;
     Mock::given(path(route)).respond_with(response).mount(&server).await;
@@ -87,7 +92,7 @@ async fn woodpecker(body: &str, pool_extra: &str) -> PoolJobs {
         .mount(&server)
         .await;
     let (source, pool) = setup("woodpecker", &server.uri(), "", pool_extra);
-    source.jobs(&pool).await.expect("woodpecker queue reads")
+    source.jobs(&pool, deadline()).await.expect("woodpecker queue reads")
 }
 
 #[tokio::test]
@@ -177,7 +182,7 @@ async fn woodpecker_waiting_on_deps_is_not_demand() {
 async fn woodpecker_401_is_an_unauthorized_error_without_the_token() {
     let server = serve("/api/queue/info", ResponseTemplate::new(401).set_body_string("Unauthorized")).await;
     let (source, pool) = setup("woodpecker", &server.uri(), "", "");
-    let err = source.jobs(&pool).await.unwrap_err();
+    let err = source.jobs(&pool, deadline()).await.unwrap_err();
     assert!(matches!(err, ForgeError::Unauthorized { status: 401, .. }), "{err:?}");
     error_text(&err, "/api/queue/info");
 }
@@ -186,7 +191,7 @@ async fn woodpecker_401_is_an_unauthorized_error_without_the_token() {
 async fn woodpecker_malformed_json_is_a_decode_error() {
     let server = serve("/api/queue/info", json(r#"{"pending": [ {"id": "#)).await;
     let (source, pool) = setup("woodpecker", &server.uri(), "", "");
-    let err = source.jobs(&pool).await.unwrap_err();
+    let err = source.jobs(&pool, deadline()).await.unwrap_err();
     assert!(matches!(err, ForgeError::Decode { .. }), "{err:?}");
     error_text(&err, "/api/queue/info");
 }
@@ -195,7 +200,7 @@ async fn woodpecker_malformed_json_is_a_decode_error() {
 async fn woodpecker_server_error_names_status() {
     let server = serve("/api/queue/info", ResponseTemplate::new(502).set_body_string("bad gateway")).await;
     let (source, pool) = setup("woodpecker", &server.uri(), "", "");
-    let err = source.jobs(&pool).await.unwrap_err();
+    let err = source.jobs(&pool, deadline()).await.unwrap_err();
     let text = error_text(&err, "/api/queue/info");
     assert!(text.contains("502"), "{text}");
 }
@@ -204,7 +209,7 @@ async fn woodpecker_server_error_names_status() {
 async fn woodpecker_connection_refused_is_a_transport_error() {
     let url = refused_url();
     let (source, pool) = setup("woodpecker", &url, "", "");
-    let err = source.jobs(&pool).await.unwrap_err();
+    let err = source.jobs(&pool, deadline()).await.unwrap_err();
     assert!(matches!(err, ForgeError::Transport { .. }), "{err:?}");
     let text = error_text(&err, &url);
     assert!(text.contains("connect"), "{text}");
@@ -214,7 +219,7 @@ async fn woodpecker_connection_refused_is_a_transport_error() {
 async fn woodpecker_bad_pool_label_is_a_clear_error() {
     let server = MockServer::start().await;
     let (source, pool) = setup("woodpecker", &server.uri(), "", r#"labels = "gpu""#);
-    let err = source.jobs(&pool).await.unwrap_err();
+    let err = source.jobs(&pool, deadline()).await.unwrap_err();
     assert!(err.to_string().contains("pools/p/labels") && err.to_string().contains("\"gpu\""), "{err}");
     assert!(server.received_requests().await.unwrap().is_empty(), "nothing is asked for a bad pool");
 }
@@ -224,7 +229,7 @@ async fn woodpecker_base_url_with_a_path_prefix() {
     let server = MockServer::start().await;
     Mock::given(path("/ci/api/queue/info")).respond_with(json(WP_V3)).expect(1).mount(&server).await;
     let (source, pool) = setup("woodpecker", &format!("{}/ci", server.uri()), "", r#"labels = "platform=linux/amd64""#);
-    let jobs = source.jobs(&pool).await.unwrap();
+    let jobs = source.jobs(&pool, deadline()).await.unwrap();
     assert_eq!(jobs.pending.len(), 1);
 }
 
@@ -248,7 +253,7 @@ async fn forgejo(body: &str, labels_query: &str, pool_extra: &str) -> PoolJobs {
         .mount(&server)
         .await;
     let (source, pool) = setup("forgejo", &server.uri(), "", pool_extra);
-    source.jobs(&pool).await.expect("forgejo jobs read")
+    source.jobs(&pool, deadline()).await.expect("forgejo jobs read")
 }
 
 #[tokio::test]
@@ -329,9 +334,9 @@ async fn forgejo_admin_404_falls_back_to_the_legacy_path_and_remembers_it() {
         .mount(&server)
         .await;
     let (source, pool) = setup("forgejo", &server.uri(), r#"scope = "admin""#, r#"labels = "ubuntu-latest""#);
-    let first = source.jobs(&pool).await.unwrap();
+    let first = source.jobs(&pool, deadline()).await.unwrap();
     assert_eq!((ids(&first.pending), first.requests), (vec!["393"], 2));
-    let second = source.jobs(&pool).await.unwrap();
+    let second = source.jobs(&pool, deadline()).await.unwrap();
     assert_eq!((ids(&second.pending), second.requests), (vec!["393"], 1), "the working path is asked first");
 }
 
@@ -340,7 +345,7 @@ async fn forgejo_both_admin_paths_404_is_a_clear_error() {
     let server = MockServer::start().await;
     Mock::given(method("GET")).respond_with(ResponseTemplate::new(404)).mount(&server).await;
     let (source, pool) = setup("forgejo", &server.uri(), "", "");
-    let err = source.jobs(&pool).await.unwrap_err();
+    let err = source.jobs(&pool, deadline()).await.unwrap_err();
     let text = error_text(&err, FJ_ADMIN_LEGACY);
     assert!(text.contains(FJ_ADMIN) && text.contains("404") && text.contains("Forgejo 11"), "{text}");
 }
@@ -350,7 +355,7 @@ async fn forgejo_non_admin_scopes_do_not_fall_back() {
     let server = MockServer::start().await;
     Mock::given(method("GET")).respond_with(ResponseTemplate::new(404)).mount(&server).await;
     let (source, pool) = setup("forgejo", &server.uri(), r#"scope = "org:acme""#, "");
-    let err = source.jobs(&pool).await.unwrap_err();
+    let err = source.jobs(&pool, deadline()).await.unwrap_err();
     assert!(matches!(err, ForgeError::Status { status: 404, .. }), "{err:?}");
     assert_eq!(server.received_requests().await.unwrap().len(), 1);
 }
@@ -367,7 +372,7 @@ async fn forgejo_each_scope_has_its_path() {
         Mock::given(method("GET")).and(path(want)).respond_with(json(FJ_V11)).expect(1).mount(&server).await;
         let (source, pool) =
             setup("forgejo", &server.uri(), &format!("scope = \"{scope}\""), r#"labels = "ubuntu-latest""#);
-        let jobs = source.jobs(&pool).await.unwrap_or_else(|e| panic!("scope {scope}: {e}"));
+        let jobs = source.jobs(&pool, deadline()).await.unwrap_or_else(|e| panic!("scope {scope}: {e}"));
         assert_eq!(ids(&jobs.pending), ["393"], "scope {scope}");
     }
 }
@@ -380,7 +385,7 @@ async fn forgejo_401_is_an_unauthorized_error_without_the_token() {
         .mount(&server)
         .await;
     let (source, pool) = setup("forgejo", &server.uri(), "", "");
-    let err = source.jobs(&pool).await.unwrap_err();
+    let err = source.jobs(&pool, deadline()).await.unwrap_err();
     assert!(matches!(err, ForgeError::Unauthorized { status: 401, .. }), "{err:?}");
     error_text(&err, FJ_ADMIN);
 }
@@ -390,7 +395,7 @@ async fn forgejo_malformed_json_is_a_decode_error() {
     let server = MockServer::start().await;
     Mock::given(method("GET")).respond_with(json("<html>login</html>")).mount(&server).await;
     let (source, pool) = setup("forgejo", &server.uri(), "", "");
-    let err = source.jobs(&pool).await.unwrap_err();
+    let err = source.jobs(&pool, deadline()).await.unwrap_err();
     assert!(matches!(err, ForgeError::Decode { .. }), "{err:?}");
     error_text(&err, FJ_ADMIN);
 }
@@ -399,7 +404,7 @@ async fn forgejo_malformed_json_is_a_decode_error() {
 async fn forgejo_connection_refused_is_a_transport_error() {
     let url = refused_url();
     let (source, pool) = setup("forgejo", &url, "", "");
-    let err = source.jobs(&pool).await.unwrap_err();
+    let err = source.jobs(&pool, deadline()).await.unwrap_err();
     assert!(matches!(err, ForgeError::Transport { .. }), "{err:?}");
     error_text(&err, &url);
 }
@@ -425,7 +430,7 @@ async fn gitea(queued: &str, in_progress: &str, pool_extra: &str) -> PoolJobs {
             .await;
     }
     let (source, pool) = setup("gitea", &server.uri(), "", pool_extra);
-    source.jobs(&pool).await.expect("gitea jobs read")
+    source.jobs(&pool, deadline()).await.expect("gitea jobs read")
 }
 
 /// A Gitea job object with the given id, runs-on labels and status.
@@ -533,7 +538,7 @@ async fn gitea_paged(pages: Vec<(String, Option<&str>)>) -> (PoolJobs, usize) {
         .mount(&server)
         .await;
     let (source, pool) = setup("gitea", &server.uri(), "", "");
-    let jobs = source.jobs(&pool).await.expect("gitea pages read");
+    let jobs = source.jobs(&pool, deadline()).await.expect("gitea pages read");
     let queued_requests = server
         .received_requests()
         .await
@@ -613,9 +618,11 @@ async fn gitea_server_ignoring_page_stops_after_a_repeated_page() {
         .mount(&server)
         .await;
     let (source, pool) = setup("gitea", &server.uri(), "", "");
-    let jobs = source.jobs(&pool).await.unwrap();
+    let jobs = source.jobs(&pool, deadline()).await.unwrap();
     assert_eq!(jobs.pending.len(), 50, "the repeated page is not counted twice");
     assert_eq!(jobs.requests, 3);
+    let why = jobs.partial.expect("a server ignoring `page` makes the count partial, and says so");
+    assert!(why.contains("page 2"), "{why}");
 }
 
 #[tokio::test]
@@ -643,7 +650,7 @@ async fn gitea_each_scope_has_its_path() {
             .await;
         let (source, pool) =
             setup("gitea", &server.uri(), &format!("scope = \"{scope}\""), r#"labels = "ubuntu-latest""#);
-        let jobs = source.jobs(&pool).await.unwrap_or_else(|e| panic!("scope {scope}: {e}"));
+        let jobs = source.jobs(&pool, deadline()).await.unwrap_or_else(|e| panic!("scope {scope}: {e}"));
         assert_eq!(ids(&jobs.pending), ["198"], "scope {scope}");
     }
 }
@@ -656,7 +663,7 @@ async fn gitea_401_is_an_unauthorized_error_without_the_token() {
         .mount(&server)
         .await;
     let (source, pool) = setup("gitea", &server.uri(), "", "");
-    let err = source.jobs(&pool).await.unwrap_err();
+    let err = source.jobs(&pool, deadline()).await.unwrap_err();
     assert!(matches!(err, ForgeError::Unauthorized { status: 403, .. }), "{err:?}");
     error_text(&err, GT_ADMIN);
 }
@@ -666,7 +673,7 @@ async fn gitea_malformed_json_is_a_decode_error() {
     let server = MockServer::start().await;
     Mock::given(method("GET")).respond_with(json(r#"{"jobs": "none"}"#)).mount(&server).await;
     let (source, pool) = setup("gitea", &server.uri(), "", "");
-    let err = source.jobs(&pool).await.unwrap_err();
+    let err = source.jobs(&pool, deadline()).await.unwrap_err();
     assert!(matches!(err, ForgeError::Decode { .. }), "{err:?}");
     error_text(&err, GT_ADMIN);
 }
@@ -679,8 +686,8 @@ async fn gitea_unknown_status_400_names_the_url() {
         .mount(&server)
         .await;
     let (source, pool) = setup("gitea", &server.uri(), "", "");
-    let err = source.jobs(&pool).await.unwrap_err();
-    let text = error_text(&err, "status=queued");
+    let err = source.jobs(&pool, deadline()).await.unwrap_err();
+    let text = error_text(&err, "/actions/jobs?status=***");
     assert!(text.contains("400") && text.contains("invalid status"), "{text}");
 }
 
@@ -688,7 +695,7 @@ async fn gitea_unknown_status_400_names_the_url() {
 async fn gitea_connection_refused_is_a_transport_error() {
     let url = refused_url();
     let (source, pool) = setup("gitea", &url, "", "");
-    let err = source.jobs(&pool).await.unwrap_err();
+    let err = source.jobs(&pool, deadline()).await.unwrap_err();
     assert!(matches!(err, ForgeError::Transport { .. }), "{err:?}");
     error_text(&err, &url);
 }
@@ -708,7 +715,7 @@ async fn drone(body: &str, pool_extra: &str) -> PoolJobs {
         .mount(&server)
         .await;
     let (source, pool) = setup("drone", &server.uri(), "", pool_extra);
-    source.jobs(&pool).await.expect("drone queue reads")
+    source.jobs(&pool, deadline()).await.expect("drone queue reads")
 }
 
 /// A Drone stage without the omitempty fields unless `extra` adds them.
@@ -822,7 +829,7 @@ async fn drone_stage_without_repo_id_is_read() {
 async fn drone_401_is_an_unauthorized_error_without_the_token() {
     let server = serve("/api/queue", ResponseTemplate::new(401).set_body_string(r#"{"message":"Unauthorized"}"#)).await;
     let (source, pool) = setup("drone", &server.uri(), "", "");
-    let err = source.jobs(&pool).await.unwrap_err();
+    let err = source.jobs(&pool, deadline()).await.unwrap_err();
     assert!(matches!(err, ForgeError::Unauthorized { status: 401, .. }), "{err:?}");
     error_text(&err, "/api/queue");
 }
@@ -831,7 +838,7 @@ async fn drone_401_is_an_unauthorized_error_without_the_token() {
 async fn drone_oss_build_501_names_the_status() {
     let server = serve("/api/queue", ResponseTemplate::new(501).set_body_string("Not Implemented")).await;
     let (source, pool) = setup("drone", &server.uri(), "", "");
-    let err = source.jobs(&pool).await.unwrap_err();
+    let err = source.jobs(&pool, deadline()).await.unwrap_err();
     let text = error_text(&err, "/api/queue");
     assert!(text.contains("501"), "{text}");
 }
@@ -840,7 +847,7 @@ async fn drone_oss_build_501_names_the_status() {
 async fn drone_malformed_json_is_a_decode_error() {
     let server = serve("/api/queue", json(r#"[{"id": 1, "status": }]"#)).await;
     let (source, pool) = setup("drone", &server.uri(), "", "");
-    let err = source.jobs(&pool).await.unwrap_err();
+    let err = source.jobs(&pool, deadline()).await.unwrap_err();
     assert!(matches!(err, ForgeError::Decode { .. }), "{err:?}");
     error_text(&err, "/api/queue");
 }
@@ -849,7 +856,7 @@ async fn drone_malformed_json_is_a_decode_error() {
 async fn drone_connection_refused_is_a_transport_error() {
     let url = refused_url();
     let (source, pool) = setup("drone", &url, "", "");
-    let err = source.jobs(&pool).await.unwrap_err();
+    let err = source.jobs(&pool, deadline()).await.unwrap_err();
     assert!(matches!(err, ForgeError::Transport { .. }), "{err:?}");
     error_text(&err, &url);
 }
@@ -858,7 +865,7 @@ async fn drone_connection_refused_is_a_transport_error() {
 async fn drone_bad_pool_label_is_a_clear_error() {
     let server = MockServer::start().await;
     let (source, pool) = setup("drone", &server.uri(), "", r#"labels = "large""#);
-    let err = source.jobs(&pool).await.unwrap_err();
+    let err = source.jobs(&pool, deadline()).await.unwrap_err();
     assert!(err.to_string().contains("pools/p/labels"), "{err}");
     assert!(server.received_requests().await.unwrap().is_empty());
 }
