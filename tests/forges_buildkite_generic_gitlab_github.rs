@@ -9,12 +9,12 @@ use std::time::Duration;
 use wiremock::matchers::{header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-/// A fake forge answering `GET route` (any query) with `response`.
 /// A deadline far enough for any healthy loopback answer.
 fn deadline() -> tokio::time::Instant {
     tokio::time::Instant::now() + std::time::Duration::from_secs(10)
 }
 
+/// A fake forge answering `GET route` (any query) with `response`.
 async fn serve(route: &str, response: ResponseTemplate) -> MockServer {
     let server = MockServer::start().await;
     Mock::given(path(route)).respond_with(response).mount(&server).await;

@@ -142,7 +142,7 @@ impl ForgeHttp {
         }
         let by_deadline = deadline < now + REQUEST_TIMEOUT;
         let ends = if by_deadline { deadline } else { now + REQUEST_TIMEOUT };
-        match tokio::time::timeout_at(ends, self.get_unbounded_in_time(url, extra, ends - now)).await {
+        match tokio::time::timeout_at(ends, self.get_unbounded_in_time(url, extra)).await {
             Ok(answer) => answer,
             Err(_) if by_deadline => Err(ForgeError::Deadline { url: redact(url) }),
             Err(_) => Err(ForgeError::Transport {
@@ -156,9 +156,9 @@ impl ForgeHttp {
         &self,
         url: &Url,
         extra: &[(&str, &str)],
-        timeout: Duration,
     ) -> Result<(u16, HeaderMap, Vec<u8>), ForgeError> {
-        let mut req = self.client.get(url.clone()).timeout(timeout);
+        // The caller's `timeout_at` bounds this; the client's own REQUEST_TIMEOUT is a backstop.
+        let mut req = self.client.get(url.clone());
         if let Some((name, value)) = &self.auth {
             req = req.header(name.clone(), value.clone());
         }
