@@ -286,11 +286,17 @@ async fn every_forge(fault: Fault) -> Vec<Cell> {
 
 /// As `every_forge`, with another deadline.
 async fn every_forge_by(fault: Fault, deadline: Duration) -> Vec<Cell> {
-    let cells = KINDS.iter().map(|kind| async move {
+    // Every adapter is built before any clock starts: building an HTTP client costs CPU
+    // that would otherwise eat into the cells already running on this thread.
+    let mut prepared = Vec::new();
+    for kind in KINDS {
         let fake = FakeForge::start(kind, fault).await;
         let base = format!("http://127.0.0.1:{}", fake.port);
-        let url = if *kind == "generic" { format!("{base}/queue") } else { base };
+        let url = if kind == "generic" { format!("{base}/queue") } else { base };
         let (source, pool) = setup(kind, &url);
+        prepared.push((kind, fake, source, pool));
+    }
+    let cells = prepared.into_iter().map(|(kind, fake, source, pool)| async move {
         let started = Instant::now();
         let answer = source.jobs(&pool, started + deadline).await;
         let took = started.elapsed();
@@ -479,11 +485,15 @@ async fn every_forge_echoing_the_request_leaks_no_secret_from_the_token_userinfo
     let _logs = tracing::subscriber::set_default(subscriber);
     let secrets = [TOKEN, PASSWORD, QUERY_SECRET];
     for fault in [Fault::EchoesTheRequest, Fault::ServerError, Fault::NeverAnswers, Fault::Unauthorized] {
-        let cells = KINDS.iter().map(|kind| async move {
+        let mut prepared = Vec::new();
+        for kind in KINDS {
             let fake = FakeForge::start(kind, fault).await;
-            let path = if *kind == "generic" { "/queue" } else { "/" };
+            let path = if kind == "generic" { "/queue" } else { "/" };
             let url = format!("http://ci-user:{PASSWORD}@127.0.0.1:{}{path}?api_key={QUERY_SECRET}", fake.port);
             let (source, pool) = setup(kind, &url);
+            prepared.push((kind, fake, source, pool));
+        }
+        let cells = prepared.into_iter().map(|(kind, _fake, source, pool)| async move {
             let answer = source.jobs(&pool, Instant::now() + Duration::from_millis(500)).await;
             let shown = match &answer {
                 Ok(jobs) => format!("{jobs:?}"),
