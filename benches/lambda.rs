@@ -105,7 +105,7 @@ struct FakeQueue;
 
 #[async_trait]
 impl JobSource for FakeQueue {
-    async fn jobs(&self, pool: &PoolConfig) -> Result<PoolJobs, ForgeError> {
+    async fn jobs(&self, pool: &PoolConfig, _deadline: tokio::time::Instant) -> Result<PoolJobs, ForgeError> {
         let pending = (0..JOBS_PER_POOL).map(|i| JobRef::with_id(format!("{}-{i}", pool.name), None)).collect();
         Ok(PoolJobs { pending, requests: 1, ..PoolJobs::default() })
     }

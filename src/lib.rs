@@ -16,6 +16,7 @@
 //! - [`runloop`]: the config cache and inner loop the Lambda and `run` share.
 //! - [`lambda`]: the Lambda handler around the loop, and its error `Diagnostic`.
 //! - [`jobstats`]: queue wait and job-seconds per repository from a pool's jobs (pure).
+//! - [`redact`]: URL redaction for messages and logs (userinfo, every query value).
 //! - [`metrics`]: CloudWatch Embedded Metric Format lines from a tick report (pure).
 //! - [`agent`]: the instance watchdog (`idle` is pure, `host` does I/O).
 //! - [`adaptive`]: the adaptive idle timeout (pure) and the arrival history kept in a tag.
@@ -35,6 +36,7 @@ pub mod metrics;
 pub mod model;
 pub mod plan;
 pub mod policy;
+pub mod redact;
 pub mod runloop;
 pub mod sim;
 pub mod step;

@@ -73,8 +73,9 @@ pub struct PoolJobs {
     pub requests: u32,
     /// A poll interval the forge asked for (Buildkite's poll-duration header).
     pub poll_hint: Option<Duration>,
-    /// Why the counts are only a lower bound (a page or request budget, or the deadline,
-    /// cut the listing short); `None` when the forge's answer was read whole.
+    /// Why the count is partial, if it is: a page or request budget or the deadline ended
+    /// the reading, so `pending`/`running` are a lower bound of demand (never more). A
+    /// sentence for people; it never holds a URL query value or a credential.
     pub partial: Option<String>,
 }
 

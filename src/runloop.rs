@@ -300,7 +300,7 @@ impl Scaler {
             let loaded = self.loaded.as_ref().expect("refresh loaded a configuration");
             let settings = loaded.config.settings.clone();
             summary.dry_run = settings.dry_run;
-            let budget = tick_budget(tick::DEFAULT_TICK_BUDGET, tick_start, deadline_of(mode));
+            let budget = tick_budget(settings.tick_budget, tick_start, deadline_of(mode));
             let result = tick::tick_within(&loaded.config, &loaded.edges, tick_start, !settings.dry_run, budget).await;
             let tick_duration = (self.clock.now() - tick_start).to_std().unwrap_or(Duration::ZERO);
             let figures = TickFigures { config_errors, tick_duration };
@@ -523,7 +523,7 @@ pub(crate) mod tests {
     }
     #[async_trait]
     impl JobSource for FixedQueue {
-        async fn jobs(&self, _pool: &PoolConfig) -> Result<PoolJobs, ForgeError> {
+        async fn jobs(&self, _pool: &PoolConfig, _deadline: tokio::time::Instant) -> Result<PoolJobs, ForgeError> {
             self.clock.advance(self.tick_cost);
             Ok(PoolJobs {
                 pending: (0..self.pending).map(|i| JobRef::with_id(i.to_string(), None)).collect(),

@@ -19,9 +19,9 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// One tick's observation deadline when the configuration sets none: all pools, pages and
-/// retries included, inside the Lambda's 60 s timeout with headroom.
-pub const DEFAULT_TICK_BUDGET: Duration = Duration::from_secs(40);
+/// How long past the observation deadline a forge read is cut off if its adapter did not
+/// stop by itself.
+const FORGE_BACKSTOP: Duration = Duration::from_secs(1);
 /// How long a tick's writes (re-read, raise, tags) may take after its observation, all
 /// pools together (each AWS call is also bounded by the SDK's operation timeout).
 pub const APPLY_BUDGET: Duration = Duration::from_secs(10);
@@ -389,8 +389,7 @@ pub async fn tick_within(
 }
 
 fn tick_budget(config: &Config) -> Duration {
-    let _ = config;
-    DEFAULT_TICK_BUDGET
+    config.settings.tick_budget
 }
 
 /// Reads every pool's jobs and group concurrently, each forge within the tick budget.
@@ -461,7 +460,9 @@ async fn observe_jobs(
     let Some(source) = edges.sources.get(forge) else {
         return Err(PoolError::Config(format!("forge {forge}: no job source configured")));
     };
-    match tokio::time::timeout_at(deadline, source.jobs(pool)).await {
+    // The adapter stops at the deadline itself (and may return a partial count); this is
+    // the backstop for one that does not.
+    match tokio::time::timeout_at(deadline + FORGE_BACKSTOP, source.jobs(pool, deadline)).await {
         Ok(Ok(jobs)) => Ok(jobs),
         Ok(Err(source)) => Err(PoolError::Forge { forge: forge.clone(), source }),
         Err(_) => Err(PoolError::Deadline { forge: forge.clone(), budget: budget.to_string() }),
@@ -595,7 +596,7 @@ mod tests {
 
     #[async_trait]
     impl JobSource for FakeSource {
-        async fn jobs(&self, pool: &PoolConfig) -> Result<PoolJobs, ForgeError> {
+        async fn jobs(&self, pool: &PoolConfig, _deadline: tokio::time::Instant) -> Result<PoolJobs, ForgeError> {
             match self.0.get(&pool.name) {
                 Some(Ok(j)) => Ok(j.clone()),
                 Some(Err(e)) => Err(ForgeError::Other(e.clone())),
@@ -953,7 +954,7 @@ mod tests {
 
     #[async_trait]
     impl JobSource for Hung {
-        async fn jobs(&self, _pool: &PoolConfig) -> Result<PoolJobs, ForgeError> {
+        async fn jobs(&self, _pool: &PoolConfig, _deadline: tokio::time::Instant) -> Result<PoolJobs, ForgeError> {
             std::future::pending().await
         }
     }

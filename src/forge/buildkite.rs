@@ -9,6 +9,7 @@ use crate::model::PoolJobs;
 use async_trait::async_trait;
 use serde::Deserialize;
 use std::time::Duration;
+use tokio::time::Instant;
 
 /// The queue a pool without `labels` serves.
 pub const DEFAULT_QUEUE: &str = "default";
@@ -73,9 +74,25 @@ fn clamp(count: Option<u64>) -> u32 {
     count.unwrap_or(0).min(MAX_COUNT) as u32
 }
 
+/// Parses one metrics answer into the pool's counts (no poll hint: that is a header): the
+/// adapter's whole interpretation of the bytes, exposed for the fuzz targets.
+#[doc(hidden)]
+pub fn parse_metrics(body: &[u8]) -> Result<PoolJobs, serde_json::Error> {
+    let metrics: QueueMetrics = serde_json::from_slice(body)?;
+    let counts = metrics.jobs.unwrap_or_default();
+    Ok(PoolJobs {
+        pending: PoolJobs::anonymous(clamp(counts.scheduled)),
+        running: PoolJobs::anonymous(clamp(counts.running)),
+        waiting: clamp(counts.waiting),
+        requests: 1,
+        poll_hint: None,
+        partial: None,
+    })
+}
+
 #[async_trait]
 impl JobSource for Buildkite {
-    async fn jobs(&self, pool: &PoolConfig) -> Result<PoolJobs, ForgeError> {
+    async fn jobs(&self, pool: &PoolConfig, deadline: Instant) -> Result<PoolJobs, ForgeError> {
         let queue = queue_name(pool);
         // The configured URL is the agent API's base; accept it with or without `/v3`.
         let path = if self.http.url("")?.path().trim_end_matches('/').ends_with("/v3") {
@@ -85,26 +102,22 @@ impl JobSource for Buildkite {
         };
         let mut url = self.http.url(path)?;
         url.query_pairs_mut().append_pair("name", queue);
-        let (status, headers, body) = self.http.get_raw(&url, &[("accept", "application/json")]).await?;
+        let (status, headers, body) = self.http.get_raw(&url, &[("accept", "application/json")], deadline).await?;
         if status == 401 || status == 403 {
             if let Ok(err) = serde_json::from_slice::<ErrorBody>(&body) {
                 // Buildkite's explanation ("you forgot to pass an agent registration token");
                 // it never echoes the token.
-                tracing::warn!(url = %http::redact(&url), status, message = %err.message, "buildkite refused the agent token");
+                let message = self.http.scrub(&err.message);
+                tracing::warn!(url = %http::redact(&url), status, %message, "buildkite refused the agent token");
             }
         }
-        http::check_status(&url, status, &body)?;
-        let metrics: QueueMetrics = http::decode(&url, &body)?;
-        let counts = metrics.jobs.unwrap_or_default();
-        let poll_hint = headers.get(POLL_DURATION_HEADER).and_then(|v| v.to_str().ok()).and_then(parse_poll_duration);
-        Ok(PoolJobs {
-            pending: PoolJobs::anonymous(clamp(counts.scheduled)),
-            running: PoolJobs::anonymous(clamp(counts.running)),
-            waiting: clamp(counts.waiting),
-            requests: 1,
-            poll_hint,
-            partial: None,
-        })
+        if status == 429 {
+            return Err(ForgeError::RateLimited { url: http::redact(&url), reset_in: http::retry_after(&headers) });
+        }
+        self.http.check_status(&url, status, &body)?;
+        let mut out = parse_metrics(&body).map_err(|e| self.http.decode_error(&url, e))?;
+        out.poll_hint = headers.get(POLL_DURATION_HEADER).and_then(|v| v.to_str().ok()).and_then(parse_poll_duration);
+        Ok(out)
     }
 }
 

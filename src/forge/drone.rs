@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
+use tokio::time::Instant;
 
 /// Reads Drone's queue.
 pub struct Drone {
@@ -102,14 +103,26 @@ fn pool_jobs(stages: &[Stage], platform: &DronePlatform, runner_labels: &BTreeMa
     out
 }
 
+/// Parses one `/api/queue` answer into the pool's view: the adapter's whole interpretation
+/// of the bytes, exposed for the fuzz targets.
+#[doc(hidden)]
+pub fn parse_queue(
+    body: &[u8],
+    platform: &DronePlatform,
+    runner_labels: &BTreeMap<String, String>,
+) -> Result<PoolJobs, serde_json::Error> {
+    let stages: Option<Vec<Stage>> = serde_json::from_slice(body)?;
+    Ok(pool_jobs(stages.as_deref().unwrap_or(&[]), platform, runner_labels))
+}
+
 #[async_trait]
 impl JobSource for Drone {
-    async fn jobs(&self, pool: &PoolConfig) -> Result<PoolJobs, ForgeError> {
+    async fn jobs(&self, pool: &PoolConfig, deadline: Instant) -> Result<PoolJobs, ForgeError> {
         let runner_labels = labels::parse_pairs(pool.labels.as_deref().unwrap_or(&[]))
             .map_err(|e| ForgeError::Other(format!("pools/{}/labels: {e}", pool.name)))?;
         let url = self.http.url("api/queue")?;
-        let stages: Option<Vec<Stage>> = self.http.get_json(&url, &[]).await?.body;
-        Ok(pool_jobs(stages.as_deref().unwrap_or(&[]), &pool.drone, &runner_labels))
+        let body = self.http.get_ok(&url, &[], deadline).await?.body;
+        parse_queue(&body, &pool.drone, &runner_labels).map_err(|e| self.http.decode_error(&url, e))
     }
 }
 

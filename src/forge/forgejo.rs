@@ -12,6 +12,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
+use tokio::time::Instant;
 use url::Url;
 
 /// Forgejo >= 15 admin path.
@@ -84,18 +85,26 @@ fn pool_jobs(jobs: &[Job], runner_names: &BTreeSet<String>, requests: u32) -> Po
     out
 }
 
+/// Parses one jobs answer (a bare array or `null`) into the pool's view: the adapter's
+/// whole interpretation of the bytes, exposed for the fuzz targets.
+#[doc(hidden)]
+pub fn parse_jobs(body: &[u8], runner_names: &BTreeSet<String>, requests: u32) -> Result<PoolJobs, serde_json::Error> {
+    let jobs: Option<Vec<Job>> = serde_json::from_slice(body)?;
+    Ok(pool_jobs(jobs.as_deref().unwrap_or(&[]), runner_names, requests))
+}
+
 #[async_trait]
 impl JobSource for Forgejo {
-    async fn jobs(&self, pool: &PoolConfig) -> Result<PoolJobs, ForgeError> {
+    async fn jobs(&self, pool: &PoolConfig, deadline: Instant) -> Result<PoolJobs, ForgeError> {
         let runner_names = labels::runner_label_names(pool.labels.as_deref());
         let query_names = labels::runner_label_names_in_order(pool.labels.as_deref());
         let legacy_first = self.admin_legacy_first.load(Ordering::Relaxed);
         let first = self.jobs_url(legacy_first, &query_names)?;
-        let (status, _, body) = self.http.get_raw(&first, &[]).await?;
-        let (url, status, body, requests) = if status == 404 && self.scope == Scope::Admin {
+        let (status, headers, body) = self.http.get_raw(&first, &[], deadline).await?;
+        let (url, status, headers, body, requests) = if status == 404 && self.scope == Scope::Admin {
             // Forgejo < 15 has only the legacy path; a later upgrade may remove it again.
             let other = self.jobs_url(!legacy_first, &query_names)?;
-            let (other_status, _, other_body) = self.http.get_raw(&other, &[]).await?;
+            let (other_status, other_headers, other_body) = self.http.get_raw(&other, &[], deadline).await?;
             if other_status == 404 {
                 return Err(ForgeError::Status {
                     url: http::redact(&other),
@@ -110,13 +119,15 @@ impl JobSource for Forgejo {
                 self.admin_legacy_first.store(!legacy_first, Ordering::Relaxed);
                 tracing::info!(url = %http::redact(&other), "forgejo: admin jobs path found after a 404, kept for later ticks");
             }
-            (other, other_status, other_body, 2)
+            (other, other_status, other_headers, other_body, 2)
         } else {
-            (first, status, body, 1)
+            (first, status, headers, body, 1)
         };
-        http::check_status(&url, status, &body)?;
-        let jobs: Option<Vec<Job>> = http::decode(&url, &body)?;
-        Ok(pool_jobs(jobs.as_deref().unwrap_or(&[]), &runner_names, requests))
+        if status == 429 {
+            return Err(ForgeError::RateLimited { url: http::redact(&url), reset_in: http::retry_after(&headers) });
+        }
+        self.http.check_status(&url, status, &body)?;
+        parse_jobs(&body, &runner_names, requests).map_err(|e| self.http.decode_error(&url, e))
     }
 }
 

@@ -2,12 +2,13 @@
 //! running) count at RFC 6901 JSON pointers, for Vespene-style and home-grown queues.
 //! Owns the count interpretation; it must not guess a pointer or treat a missing one as zero.
 
-use super::http::{self, ForgeHttp};
+use super::http::ForgeHttp;
 use super::{ForgeError, JobSource};
 use crate::config::{ForgeConfig, PoolConfig};
 use crate::model::PoolJobs;
 use async_trait::async_trait;
 use serde_json::Value;
+use tokio::time::Instant;
 use url::Url;
 
 /// Counts above this are clamped (see `buildkite::MAX_COUNT`).
@@ -61,28 +62,36 @@ fn describe(value: &Value) -> String {
     }
 }
 
+/// Reads the counts at the pointers from one answer: the adapter's whole interpretation of
+/// the bytes (parsed once into one `Value`), exposed for the fuzz targets.
+#[doc(hidden)]
+pub fn parse_counts(body: &[u8], pending_pointer: &str, running_pointer: Option<&str>) -> Result<PoolJobs, String> {
+    let document: Value = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+    let pending = count_at(&document, "pending_pointer", pending_pointer)?;
+    let running = match running_pointer {
+        Some(pointer) => count_at(&document, "running_pointer", pointer)?,
+        None => 0,
+    };
+    Ok(PoolJobs {
+        pending: PoolJobs::anonymous(pending.min(MAX_COUNT) as u32),
+        running: PoolJobs::anonymous(running.min(MAX_COUNT) as u32),
+        waiting: 0,
+        requests: 1,
+        poll_hint: None,
+        partial: None,
+    })
+}
+
 #[async_trait]
 impl JobSource for Generic {
-    async fn jobs(&self, _pool: &PoolConfig) -> Result<PoolJobs, ForgeError> {
+    async fn jobs(&self, _pool: &PoolConfig, deadline: Instant) -> Result<PoolJobs, ForgeError> {
         let pending_pointer = self
             .pending_pointer
             .as_deref()
             .ok_or_else(|| ForgeError::Other("generic forge: pending_pointer is not set".to_string()))?;
-        let fetched = self.http.get_json::<Value>(&self.url, &[("accept", "application/json")]).await?;
-        let decode_error = |message: String| ForgeError::Decode { url: http::redact(&self.url), message };
-        let pending = count_at(&fetched.body, "pending_pointer", pending_pointer).map_err(decode_error)?;
-        let running = match &self.running_pointer {
-            Some(pointer) => count_at(&fetched.body, "running_pointer", pointer).map_err(decode_error)?,
-            None => 0,
-        };
-        Ok(PoolJobs {
-            pending: PoolJobs::anonymous(pending.min(MAX_COUNT) as u32),
-            running: PoolJobs::anonymous(running.min(MAX_COUNT) as u32),
-            waiting: 0,
-            requests: 1,
-            poll_hint: None,
-            partial: None,
-        })
+        let body = self.http.get_ok(&self.url, &[("accept", "application/json")], deadline).await?.body;
+        parse_counts(&body, pending_pointer, self.running_pointer.as_deref())
+            .map_err(|e| self.http.decode_error(&self.url, e))
     }
 }
 

@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
+use tokio::time::Instant;
 use url::Url;
 
 /// Jobs asked per page (Gitea's default `[api] MAX_RESPONSE_ITEMS` is 50).
@@ -49,15 +50,23 @@ impl Gitea {
         Ok(url)
     }
 
-    /// Every job of one status, page by page; returns the jobs and the requests spent.
-    async fn all_pages(&self, status: &str) -> Result<(Vec<Job>, u32), ForgeError> {
-        let mut jobs = Vec::new();
+    /// Every job of one status, page by page, until the last page, `MAX_PAGES` or the
+    /// deadline (`pages_before`: pages already read for this pool, so a deadline after
+    /// them is a partial count rather than an error).
+    async fn all_pages(&self, status: &str, deadline: Instant, pages_before: u32) -> Result<Paged, ForgeError> {
+        let mut out = Paged::default();
         let mut seen = std::collections::HashSet::new();
-        let mut requests = 0;
         for page in 1..=MAX_PAGES {
             let url = self.page_url(status, page)?;
-            let fetched = self.http.get_json::<Option<JobsPage>>(&url, &[]).await?;
-            requests += 1;
+            let fetched = match self.http.get_json::<Option<JobsPage>>(&url, &[], deadline).await {
+                Ok(fetched) => fetched,
+                Err(ForgeError::Deadline { .. }) if pages_before + out.requests > 0 => {
+                    out.partial = Some(super::partial_by_deadline(pages_before + out.requests));
+                    return Ok(out);
+                }
+                Err(e) => return Err(e),
+            };
+            out.requests += 1;
             let header_total = fetched
                 .headers
                 .get("x-total-count")
@@ -68,22 +77,34 @@ impl Gitea {
             let page_jobs = body.jobs.unwrap_or_default();
             let got = page_jobs.len();
             let new = page_jobs.iter().filter(|j| http::json_id(&j.id).is_none_or(|id| seen.insert(id))).count();
-            jobs.extend(page_jobs);
+            out.jobs.extend(page_jobs);
             if got > 0 && new == 0 {
                 tracing::warn!(
                     status,
                     page,
                     "gitea: a page repeated earlier jobs (is `page` ignored?); stopped paging"
                 );
-                return Ok((jobs, requests));
+                out.partial = Some(format!(
+                    "gitea repeated earlier `{status}` jobs on page {page} (is `page` ignored?); paging stopped"
+                ));
+                return Ok(out);
             }
-            if !more_pages(got, jobs.len(), total) {
-                return Ok((jobs, requests));
+            if !more_pages(got, out.jobs.len(), total) {
+                return Ok(out);
             }
         }
         tracing::warn!(status, pages = MAX_PAGES, "gitea: stopped paging at the per-tick page limit");
-        Ok((jobs, requests))
+        out.partial = Some(format!("page budget of {MAX_PAGES} spent on `{status}` jobs; more pages were left"));
+        Ok(out)
     }
+}
+
+/// What the pages of one status held.
+#[derive(Default)]
+struct Paged {
+    jobs: Vec<Job>,
+    requests: u32,
+    partial: Option<String>,
 }
 
 /// Whether another page may hold jobs: not after an empty page; with a total (body
@@ -198,15 +219,36 @@ fn pool_jobs(answers: &[(Standing, Vec<Job>)], runner_names: &BTreeSet<String>, 
     out
 }
 
+/// Parses one page (`ActionWorkflowJobsResponse` or `null`) as a `queued` answer into the
+/// pool's view: the adapter's interpretation of the bytes, exposed for the fuzz targets.
+#[doc(hidden)]
+pub fn parse_page(body: &[u8], runner_names: &BTreeSet<String>) -> Result<PoolJobs, serde_json::Error> {
+    let page: Option<JobsPage> = serde_json::from_slice(body)?;
+    let page = page.unwrap_or_default();
+    let jobs = page.jobs.unwrap_or_default();
+    let _ = more_pages(jobs.len(), jobs.len(), page.total_count);
+    Ok(pool_jobs(&[(Standing::Queued, jobs)], runner_names, 1))
+}
+
 #[async_trait]
 impl JobSource for Gitea {
-    async fn jobs(&self, pool: &PoolConfig) -> Result<PoolJobs, ForgeError> {
+    async fn jobs(&self, pool: &PoolConfig, deadline: Instant) -> Result<PoolJobs, ForgeError> {
         let runner_names = labels::runner_label_names(pool.labels.as_deref());
-        let (queued, queued_requests) = self.all_pages("queued").await?;
-        let (in_progress, in_progress_requests) = self.all_pages("in_progress").await?;
-        let requests = queued_requests + in_progress_requests;
+        let queued = self.all_pages("queued", deadline, 0).await?;
+        let in_progress = self.all_pages("in_progress", deadline, queued.requests).await?;
+        let requests = queued.requests + in_progress.requests;
         tracing::debug!(pool = %pool.name, requests, "gitea: jobs read");
-        Ok(pool_jobs(&[(Standing::Queued, queued), (Standing::InProgress, in_progress)], &runner_names, requests))
+        let mut partial = None;
+        for reason in [queued.partial, in_progress.partial].into_iter().flatten() {
+            super::add_partial(&mut partial, reason);
+        }
+        let mut out = pool_jobs(
+            &[(Standing::Queued, queued.jobs), (Standing::InProgress, in_progress.jobs)],
+            &runner_names,
+            requests,
+        );
+        out.partial = partial;
+        Ok(out)
     }
 }
 

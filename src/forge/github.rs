@@ -14,7 +14,8 @@ use reqwest::header::HeaderMap;
 use serde::Deserialize;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::time::Instant;
 use url::Url;
 
 /// Items per page: GitHub's maximum.
@@ -49,7 +50,7 @@ struct State {
 struct Cached {
     etag: String,
     body: Arc<Vec<u8>>,
-    used: Instant,
+    used: std::time::Instant,
 }
 
 impl Github {
@@ -148,8 +149,17 @@ fn parse_time(text: Option<&str>) -> Option<DateTime<Utc>> {
 
 /// Requests spent while reading one pool.
 struct Budget {
+    /// Quota-costing requests (not 304s).
     spent: u32,
     max: u32,
+    /// Pages read, 304s included.
+    pages_read: u32,
+}
+
+/// Why a listing stopped before its last page.
+enum Halt {
+    Budget,
+    Deadline,
 }
 
 impl Github {
@@ -161,7 +171,12 @@ impl Github {
     }
 
     /// GETs one page through the ETag cache, honouring the rate-limit block and the budget.
-    async fn fetch(&self, url: &Url, budget: &mut Budget) -> Result<(Arc<Vec<u8>>, HeaderMap), ForgeError> {
+    async fn fetch(
+        &self,
+        url: &Url,
+        budget: &mut Budget,
+        deadline: Instant,
+    ) -> Result<(Arc<Vec<u8>>, HeaderMap), ForgeError> {
         let key = url.to_string();
         let etag = {
             let state = self.state.lock().expect("github state lock");
@@ -171,20 +186,12 @@ impl Github {
             }
             state.cache.get(&key).map(|c| c.etag.clone())
         };
-        if budget.spent >= budget.max {
-            return Err(ForgeError::Other(format!(
-                "forge {}: {}: reading every queued and in-progress job needs more than max_requests_per_tick = {} requests; raise it or list fewer repos (a partial count would under-scale)",
-                self.forge_name,
-                http::redact(url),
-                budget.max
-            )));
-        }
         let version = API_VERSION;
         let mut extra = vec![("accept", "application/vnd.github+json"), ("x-github-api-version", version)];
         if let Some(etag) = etag.as_deref() {
             extra.push(("if-none-match", etag));
         }
-        let (status, headers, body) = self.http.get_raw(url, &extra).await?;
+        let (status, headers, body) = self.http.get_raw(url, &extra, deadline).await?;
         let now = SystemTime::now();
         let limit = RateLimit::from_headers(&headers);
         let says_rate_limit = status == 403 && String::from_utf8_lossy(&body).to_lowercase().contains("rate limit");
@@ -196,7 +203,7 @@ impl Github {
         if status == 304 {
             // Not counted against the quota (GitHub's conditional requests).
             if let Some(cached) = state.cache.get_mut(&key) {
-                cached.used = Instant::now();
+                cached.used = std::time::Instant::now();
                 return Ok((cached.body.clone(), headers));
             }
             return Err(ForgeError::Status {
@@ -211,11 +218,12 @@ impl Github {
                 return Err(Self::rate_limited(url, until, now));
             }
         }
-        http::check_status(url, status, &body)?;
+        self.http.check_status(url, status, &body)?;
         let body = Arc::new(body);
         match headers.get("etag").and_then(|v| v.to_str().ok()) {
             Some(etag) => {
-                state.cache.insert(key, Cached { etag: etag.to_string(), body: body.clone(), used: Instant::now() });
+                let used = std::time::Instant::now();
+                state.cache.insert(key, Cached { etag: etag.to_string(), body: body.clone(), used });
             }
             None => {
                 state.cache.remove(&key);
@@ -224,20 +232,30 @@ impl Github {
         Ok((body, headers))
     }
 
-    /// Every page of a listing, decoded.
+    /// Every page of a listing, decoded, until the last page, the request budget or the
+    /// deadline (after at least one page of this pool was read; before, it is an error).
     async fn pages<T: serde::de::DeserializeOwned>(
         &self,
         first: Url,
         budget: &mut Budget,
-    ) -> Result<Vec<T>, ForgeError> {
+        deadline: Instant,
+    ) -> Result<(Vec<T>, Option<Halt>), ForgeError> {
         let base = self.http.url("")?;
         let mut out = Vec::new();
         let mut url = first;
         let mut visited = HashSet::new();
         loop {
+            if budget.spent >= budget.max {
+                return Ok((out, Some(Halt::Budget)));
+            }
             visited.insert(url.to_string());
-            let (body, headers) = self.fetch(&url, budget).await?;
-            out.push(http::decode::<T>(&url, &body)?);
+            let (body, headers) = match self.fetch(&url, budget, deadline).await {
+                Ok(answer) => answer,
+                Err(ForgeError::Deadline { .. }) if budget.pages_read > 0 => return Ok((out, Some(Halt::Deadline))),
+                Err(e) => return Err(e),
+            };
+            budget.pages_read += 1;
+            out.push(self.http.decode::<T>(&url, &body)?);
             match http::next_link(&headers) {
                 Some(link) => {
                     let next = http::follow_link(&base, &url, &link)?;
@@ -249,7 +267,7 @@ impl Github {
                 None => break,
             }
         }
-        Ok(out)
+        Ok((out, None))
     }
 
     fn prune_cache(&self) {
@@ -258,51 +276,99 @@ impl Github {
     }
 }
 
+/// Adds one jobs page's jobs the runner could take to `out` (each job id once).
+fn count_jobs(page: JobsPage, repo: &str, runner_labels: &[String], seen: &mut HashSet<u64>, out: &mut PoolJobs) {
+    for job in page.jobs {
+        let labels = job.labels.as_deref().unwrap_or(&[]);
+        if !labels_match(labels, runner_labels) || !seen.insert(job.id) {
+            continue;
+        }
+        let job_ref = JobRef::with_id(job.id.to_string(), parse_time(job.created_at.as_deref()))
+            .started(parse_time(job.started_at.as_deref()).filter(|_| job.status == "in_progress"))
+            .repo(Some(repo.to_string()));
+        match job.status.as_str() {
+            "queued" => out.pending.push(job_ref),
+            "in_progress" => out.running.push(job_ref),
+            _ => {} // completed, waiting (approval), requested, pending: not demand
+        }
+    }
+}
+
+/// Parses one runs page (the run ids) and one jobs page into the pool's view: the adapter's
+/// interpretation of both answers' bytes, exposed for the fuzz targets.
+#[doc(hidden)]
+pub fn parse_pages(
+    runs: &[u8],
+    jobs: &[u8],
+    runner_labels: &[String],
+) -> Result<(Vec<u64>, PoolJobs), serde_json::Error> {
+    let runs: RunsPage = serde_json::from_slice(runs)?;
+    let page: JobsPage = serde_json::from_slice(jobs)?;
+    let mut out = PoolJobs::default();
+    count_jobs(page, "", runner_labels, &mut HashSet::new(), &mut out);
+    Ok((runs.workflow_runs.iter().map(|r| r.id).collect(), out))
+}
+
 #[async_trait]
 impl JobSource for Github {
-    async fn jobs(&self, pool: &PoolConfig) -> Result<PoolJobs, ForgeError> {
-        let _turn = self.one_pool_at_a_time.lock().await;
+    async fn jobs(&self, pool: &PoolConfig, deadline: Instant) -> Result<PoolJobs, ForgeError> {
+        let base = self.http.url("")?;
+        let _turn = tokio::time::timeout_at(deadline, self.one_pool_at_a_time.lock())
+            .await
+            .map_err(|_| ForgeError::Deadline { url: http::redact(&base) })?;
         self.prune_cache();
         let runner_labels = pool.labels.clone().unwrap_or_default();
-        let mut budget = Budget { spent: 0, max: self.max_requests_per_tick };
+        let mut budget = Budget { spent: 0, max: self.max_requests_per_tick, pages_read: 0 };
         let mut out = PoolJobs::default();
         let mut seen_jobs = HashSet::new();
-        for repo in &self.repos {
+        let mut halt = None;
+        'repos: for repo in &self.repos {
             // A run can be in progress while some of its jobs still queue: read both.
             let mut run_ids = Vec::new();
             for status in ["queued", "in_progress"] {
                 let mut url = self.http.url(&format!("repos/{repo}/actions/runs"))?;
                 url.query_pairs_mut().append_pair("status", status).append_pair("per_page", &PER_PAGE.to_string());
-                for page in self.pages::<RunsPage>(url, &mut budget).await? {
+                let (pages, stopped) = self.pages::<RunsPage>(url, &mut budget, deadline).await?;
+                for page in pages {
                     for run in page.workflow_runs {
                         if !run_ids.contains(&run.id) {
                             run_ids.push(run.id);
                         }
                     }
                 }
+                if stopped.is_some() {
+                    halt = stopped;
+                    break 'repos;
+                }
             }
             for run_id in run_ids {
                 let mut url = self.http.url(&format!("repos/{repo}/actions/runs/{run_id}/jobs"))?;
                 url.query_pairs_mut().append_pair("per_page", &PER_PAGE.to_string());
-                for page in self.pages::<JobsPage>(url, &mut budget).await? {
-                    for job in page.jobs {
-                        let labels = job.labels.as_deref().unwrap_or(&[]);
-                        if !labels_match(labels, &runner_labels) || !seen_jobs.insert(job.id) {
-                            continue;
-                        }
-                        let job_ref = JobRef::with_id(job.id.to_string(), parse_time(job.created_at.as_deref()))
-                            .started(parse_time(job.started_at.as_deref()).filter(|_| job.status == "in_progress"))
-                            .repo(Some(repo.to_string()));
-                        match job.status.as_str() {
-                            "queued" => out.pending.push(job_ref),
-                            "in_progress" => out.running.push(job_ref),
-                            _ => {} // completed, waiting (approval), requested, pending: not demand
-                        }
-                    }
+                let (pages, stopped) = self.pages::<JobsPage>(url, &mut budget, deadline).await?;
+                for page in pages {
+                    count_jobs(page, repo, &runner_labels, &mut seen_jobs, &mut out);
+                }
+                if stopped.is_some() {
+                    halt = stopped;
+                    break 'repos;
                 }
             }
         }
         out.requests = budget.spent;
+        out.partial = halt.map(|halt| match halt {
+            Halt::Budget => {
+                tracing::warn!(
+                    forge = %self.forge_name,
+                    budget = budget.max,
+                    "github: request budget spent with pages left; the count is a lower bound"
+                );
+                format!(
+                    "request budget of {} (max_requests_per_tick) spent after {} pages; more pages were left",
+                    budget.max, budget.pages_read
+                )
+            }
+            Halt::Deadline => super::partial_by_deadline(budget.pages_read),
+        });
         Ok(out)
     }
 }

@@ -1,16 +1,26 @@
-//! The HTTP client forge adapters share: base URL joining, the auth header, status and
-//! JSON handling that turns every failure into a `ForgeError` naming the URL (never the
-//! token), and a bounded request timeout.
+//! The HTTP client forge adapters share: base URL joining, the auth header, and one bounded
+//! GET: each request ends by min(`REQUEST_TIMEOUT`, the pool's deadline), its body is read
+//! chunk by chunk under a byte cap, and every failure becomes a `ForgeError` naming the
+//! redacted URL (never the token, userinfo or a query value).
 
 use super::ForgeError;
 use crate::config::{ForgeConfig, ForgeKind};
+use crate::redact;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde::de::DeserializeOwned;
 use std::time::Duration;
+use tokio::time::Instant;
 use url::Url;
 
 /// Per-request timeout: a tick must finish well inside the Lambda's minute.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Largest success body read from a forge (8 MiB): a bigger one is `ForgeError::TooLarge`.
+pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 8 * 1024 * 1024;
+
+/// Bytes kept of a non-success body (enough for an error message); the rest is dropped
+/// unread, so an error page cannot cost memory either.
+pub const ERROR_BODY_BYTES: usize = 64 * 1024;
 
 /// A response body with its headers, for adapters that read pagination or rate limits.
 #[derive(Debug)]
@@ -26,11 +36,18 @@ pub struct ForgeHttp {
     client: reqwest::Client,
     base: Url,
     auth: Option<(HeaderName, HeaderValue)>,
+    /// Largest success body read, in bytes (`forges/<forge>/max_response_bytes`).
+    max_response_bytes: u64,
+    /// Credentials to mask in any excerpt of an answer (a forge may echo them back).
+    secrets: Vec<String>,
 }
 
 impl std::fmt::Debug for ForgeHttp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ForgeHttp").field("base", &self.base.as_str()).finish_non_exhaustive()
+        f.debug_struct("ForgeHttp")
+            .field("base", &redact::redact(&self.base))
+            .field("max_response_bytes", &self.max_response_bytes)
+            .finish_non_exhaustive()
     }
 }
 
@@ -76,7 +93,24 @@ impl ForgeHttp {
             let path = format!("{}/", base.path());
             base.set_path(&path);
         }
-        Ok(ForgeHttp { client, base, auth })
+        let mut secrets: Vec<String> = forge.token.iter().map(|t| t.expose().to_string()).collect();
+        secrets.extend(forge.url.password().map(str::to_string));
+        secrets.extend(forge.url.query_pairs().map(|(_, v)| v.into_owned()));
+        if !forge.url.username().is_empty() {
+            secrets.push(forge.url.username().to_string());
+        }
+        Ok(ForgeHttp { client, base, auth, max_response_bytes: forge.max_response_bytes, secrets })
+    }
+
+    /// The same client with another body cap (tests; the config key once it exists).
+    pub fn with_max_response_bytes(mut self, bytes: u64) -> Self {
+        self.max_response_bytes = bytes;
+        self
+    }
+
+    /// Largest success body this client reads, in bytes.
+    pub fn max_response_bytes(&self) -> u64 {
+        self.max_response_bytes
     }
 
     /// The absolute URL of `path` (relative to the base URL, leading `/` ignored).
@@ -86,8 +120,43 @@ impl ForgeHttp {
             .map_err(|e| ForgeError::Other(format!("cannot build URL from {path:?}: {e}")))
     }
 
-    /// GET an absolute URL with auth and extra headers; any status is returned.
-    pub async fn get_raw(&self, url: &Url, extra: &[(&str, &str)]) -> Result<(u16, HeaderMap, Vec<u8>), ForgeError> {
+    /// `text` with the forge's credentials masked: for excerpts of what a forge answered.
+    pub fn scrub(&self, text: &str) -> String {
+        redact::scrub(text, &self.secrets)
+    }
+
+    /// GET an absolute URL with auth and extra headers; any status is returned. The request
+    /// (connect, headers and the whole body) ends by min(`REQUEST_TIMEOUT`, `deadline`); a
+    /// success body over the cap is `TooLarge` (also when Content-Length announces it), a
+    /// non-success body is cut at `ERROR_BODY_BYTES`.
+    pub async fn get_raw(
+        &self,
+        url: &Url,
+        extra: &[(&str, &str)],
+        deadline: Instant,
+    ) -> Result<(u16, HeaderMap, Vec<u8>), ForgeError> {
+        let now = Instant::now();
+        if deadline <= now {
+            return Err(ForgeError::Deadline { url: redact(url) });
+        }
+        let by_deadline = deadline < now + REQUEST_TIMEOUT;
+        let ends = if by_deadline { deadline } else { now + REQUEST_TIMEOUT };
+        match tokio::time::timeout_at(ends, self.get_unbounded_in_time(url, extra)).await {
+            Ok(answer) => answer,
+            Err(_) if by_deadline => Err(ForgeError::Deadline { url: redact(url) }),
+            Err(_) => Err(ForgeError::Transport {
+                url: redact(url),
+                message: format!("no complete answer within {}s", REQUEST_TIMEOUT.as_secs()),
+            }),
+        }
+    }
+
+    async fn get_unbounded_in_time(
+        &self,
+        url: &Url,
+        extra: &[(&str, &str)],
+    ) -> Result<(u16, HeaderMap, Vec<u8>), ForgeError> {
+        // The caller's `timeout_at` bounds this; the client's own REQUEST_TIMEOUT is a backstop.
         let mut req = self.client.get(url.clone());
         if let Some((name, value)) = &self.auth {
             req = req.header(name.clone(), value.clone());
@@ -95,62 +164,100 @@ impl ForgeHttp {
         for (k, v) in extra {
             req = req.header(*k, *v);
         }
-        let resp =
-            req.send().await.map_err(|e| ForgeError::Transport { url: redact(url), message: transport_message(e) })?;
+        let transport = |e: reqwest::Error| ForgeError::Transport { url: redact(url), message: transport_message(e) };
+        let mut resp = req.send().await.map_err(transport)?;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
-        let body = resp
-            .bytes()
-            .await
-            .map_err(|e| ForgeError::Transport { url: redact(url), message: transport_message(e) })?;
-        Ok((status, headers, body.to_vec()))
+        let success = (200..300).contains(&status);
+        let too_large = || ForgeError::TooLarge { url: redact(url), limit: self.max_response_bytes };
+        if success && resp.content_length().is_some_and(|n| n > self.max_response_bytes) {
+            return Err(too_large());
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(transport)? {
+            if !success {
+                let room = ERROR_BODY_BYTES.saturating_sub(body.len());
+                body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                if body.len() >= ERROR_BODY_BYTES {
+                    break;
+                }
+                continue;
+            }
+            if (body.len() + chunk.len()) as u64 > self.max_response_bytes {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok((status, headers, body))
     }
 
-    /// GET JSON; 401/403 are `Unauthorized`, other non-2xx are `Status` with a short body excerpt.
+    /// GET a success body; 401/403 are `Unauthorized`, 429 `RateLimited` (with its
+    /// `Retry-After`), other non-2xx are `Status` with a short, scrubbed body excerpt.
+    pub async fn get_ok(
+        &self,
+        url: &Url,
+        extra: &[(&str, &str)],
+        deadline: Instant,
+    ) -> Result<Fetched<Vec<u8>>, ForgeError> {
+        let (status, headers, body) = self.get_raw(url, extra, deadline).await?;
+        if status == 429 {
+            return Err(ForgeError::RateLimited { url: redact(url), reset_in: retry_after(&headers) });
+        }
+        self.check_status(url, status, &body)?;
+        Ok(Fetched { status, headers, body })
+    }
+
+    /// As [`ForgeHttp::get_ok`], decoded as JSON.
     pub async fn get_json<T: DeserializeOwned>(
         &self,
         url: &Url,
         extra: &[(&str, &str)],
+        deadline: Instant,
     ) -> Result<Fetched<T>, ForgeError> {
-        let (status, headers, body) = self.get_raw(url, extra).await?;
-        check_status(url, status, &body)?;
-        let body = decode(url, &body)?;
-        Ok(Fetched { status, headers, body })
+        let fetched = self.get_ok(url, extra, deadline).await?;
+        let body = self.decode(url, &fetched.body)?;
+        Ok(Fetched { status: fetched.status, headers: fetched.headers, body })
+    }
+
+    /// A `Decode` error for `url` whose message has the credentials masked.
+    pub fn decode_error(&self, url: &Url, message: impl std::fmt::Display) -> ForgeError {
+        ForgeError::Decode { url: redact(url), message: self.scrub(&message.to_string()) }
+    }
+
+    /// Turns a non-success status into an error; the excerpt has the credentials masked.
+    pub fn check_status(&self, url: &Url, status: u16, body: &[u8]) -> Result<(), ForgeError> {
+        match status {
+            200..=299 => Ok(()),
+            401 | 403 => Err(ForgeError::Unauthorized { url: redact(url), status }),
+            _ => Err(ForgeError::Status { url: redact(url), status, message: self.scrub(&excerpt(body)) }),
+        }
+    }
+
+    /// Decodes JSON, naming the URL and serde's reason (credentials masked) on failure.
+    pub fn decode<T: DeserializeOwned>(&self, url: &Url, body: &[u8]) -> Result<T, ForgeError> {
+        serde_json::from_slice(body).map_err(|e| self.decode_error(url, e))
     }
 }
 
-/// Turns a non-success status into an error.
-pub fn check_status(url: &Url, status: u16, body: &[u8]) -> Result<(), ForgeError> {
-    match status {
-        200..=299 => Ok(()),
-        401 | 403 => Err(ForgeError::Unauthorized { url: redact(url), status }),
-        _ => Err(ForgeError::Status { url: redact(url), status, message: excerpt(body) }),
-    }
+/// How long a 429 asks to wait (`Retry-After` in seconds; an HTTP date or nothing is
+/// reported as zero, "unknown").
+pub fn retry_after(headers: &HeaderMap) -> Duration {
+    headers
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
+        .unwrap_or(Duration::ZERO)
 }
 
-/// Decodes JSON, naming the URL and serde's reason on failure.
-pub fn decode<T: DeserializeOwned>(url: &Url, body: &[u8]) -> Result<T, ForgeError> {
-    serde_json::from_slice(body).map_err(|e| ForgeError::Decode { url: redact(url), message: e.to_string() })
-}
-
-/// The URL without query credentials or userinfo, for error messages.
+/// The URL for messages: no userinfo, every query value masked (see [`crate::redact`]).
 pub fn redact(url: &Url) -> String {
-    let mut u = url.clone();
-    let _ = u.set_password(None);
-    let _ = u.set_username("");
-    let pairs: Vec<(String, String)> = u
-        .query_pairs()
-        .map(|(k, v)| {
-            let secret = ["token", "access_token", "private_token", "key"].contains(&k.to_ascii_lowercase().as_str());
-            (k.into_owned(), if secret { "***".to_string() } else { v.into_owned() })
-        })
-        .collect();
-    if pairs.is_empty() {
-        u.set_query(None);
-    } else {
-        u.query_pairs_mut().clear().extend_pairs(pairs);
-    }
-    u.to_string()
+    redact::redact(url)
+}
+
+/// As [`redact`] for text that may not parse: a bad configured URL is never printed raw.
+pub fn redact_url(text: &str) -> String {
+    redact::redact_url(text)
 }
 
 /// The target of the `Link: <...>; rel="next"` header, if any (GitHub, GitLab, Gitea).
@@ -221,7 +328,7 @@ fn excerpt(body: &[u8]) -> String {
 
 fn transport_message(e: reqwest::Error) -> String {
     if e.is_timeout() {
-        format!("no answer within {}s", REQUEST_TIMEOUT.as_secs())
+        "no complete answer in time".to_string()
     } else if e.is_connect() {
         "cannot connect".to_string()
     } else {
@@ -268,10 +375,10 @@ mod tests {
     }
 
     #[test]
-    fn redact_hides_query_tokens_and_userinfo() {
+    fn redact_hides_userinfo_and_every_query_value() {
         let u = Url::parse("https://user:pw@ci.example.com/api?access_token=abc&page=2").unwrap();
         let r = redact(&u);
-        assert!(!r.contains("abc") && !r.contains("pw"), "{r}");
-        assert!(r.contains("page=2"));
+        assert!(!r.contains("abc") && !r.contains("pw") && !r.contains('2'), "{r}");
+        assert!(r.contains("page=***"), "{r}");
     }
 }

@@ -1,12 +1,19 @@
 //! Forge adapters: the `JobSource` trait and one module per forge. Each adapter turns its
 //! forge's API into plain `PoolJobs` for one pool under that forge's own label rule; wire
 //! types stay private to their module. Adapters never log tokens and never retry forever.
+//!
+//! One rule for every adapter: an observation ends by its `deadline`; each request by
+//! min(`http::REQUEST_TIMEOUT`, time left); each body is read under a byte cap. Past a
+//! page or request budget, or the deadline, an adapter that has read at least one page
+//! returns what it counted so far, a lower bound of demand, with `PoolJobs::partial`
+//! saying why; before any page was read, the deadline is `ForgeError::Deadline`.
 
 use crate::config::{ForgeConfig, ForgeKind, PoolConfig};
 use crate::model::PoolJobs;
 use async_trait::async_trait;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::time::Instant;
 
 pub mod buildkite;
 pub mod drone;
@@ -22,11 +29,13 @@ pub mod woodpecker;
 /// Reads one forge's jobs for one pool.
 #[async_trait]
 pub trait JobSource: Send + Sync {
-    /// Pending and running jobs the pool's agents could take, under the forge's own rule.
-    async fn jobs(&self, pool: &PoolConfig) -> Result<PoolJobs, ForgeError>;
+    /// Pending and running jobs the pool's agents could take, under the forge's own rule,
+    /// read by `deadline` (every page, request and retry included).
+    async fn jobs(&self, pool: &PoolConfig, deadline: Instant) -> Result<PoolJobs, ForgeError>;
 }
 
-/// Why a forge could not be read. Messages never contain tokens.
+/// Why a forge could not be read. Messages never contain tokens, URL userinfo or query
+/// values: every `url` field is redacted (`http::redact`).
 #[derive(Debug, thiserror::Error)]
 pub enum ForgeError {
     #[error("{url}: HTTP {status}: {message}")]
@@ -39,8 +48,26 @@ pub enum ForgeError {
     Transport { url: String, message: String },
     #[error("{url}: rate limit spent; resets in {reset_in:?}")]
     RateLimited { url: String, reset_in: Duration },
+    #[error("{url}: answer larger than the {limit}-byte cap (max_response_bytes); not read further")]
+    TooLarge { url: String, limit: u64 },
+    #[error("{url}: the pool's observation deadline passed before any page was read")]
+    Deadline { url: String },
     #[error("{0}")]
     Other(String),
+}
+
+/// The `PoolJobs::partial` sentence for a reading the deadline cut short.
+pub(crate) fn partial_by_deadline(pages_read: u32) -> String {
+    format!("the observation deadline passed after {pages_read} page(s) were read; the count is a lower bound")
+}
+
+/// Appends one reason to a partial count's sentence.
+pub(crate) fn add_partial(partial: &mut Option<String>, reason: String) {
+    *partial = Some(match partial.take() {
+        Some(before) if before.contains(&reason) => before,
+        Some(before) => format!("{before}; {reason}"),
+        None => reason,
+    });
 }
 
 /// Builds the adapter for a configured forge.

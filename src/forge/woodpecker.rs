@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
+use tokio::time::Instant;
 
 /// Reads Woodpecker's queue.
 pub struct Woodpecker {
@@ -84,14 +85,22 @@ fn pool_jobs(info: &QueueInfo, agent: &BTreeMap<String, String>) -> PoolJobs {
     }
 }
 
+/// Parses one `/api/queue/info` answer into the pool's view: the adapter's whole
+/// interpretation of the bytes, exposed for the fuzz targets.
+#[doc(hidden)]
+pub fn parse_queue_info(body: &[u8], agent: &BTreeMap<String, String>) -> Result<PoolJobs, serde_json::Error> {
+    let info: Option<QueueInfo> = serde_json::from_slice(body)?;
+    Ok(pool_jobs(&info.unwrap_or_default(), agent))
+}
+
 #[async_trait]
 impl JobSource for Woodpecker {
-    async fn jobs(&self, pool: &PoolConfig) -> Result<PoolJobs, ForgeError> {
+    async fn jobs(&self, pool: &PoolConfig, deadline: Instant) -> Result<PoolJobs, ForgeError> {
         let agent = labels::woodpecker_agent_labels(pool.labels.as_deref())
             .map_err(|e| ForgeError::Other(format!("pools/{}/labels: {e}", pool.name)))?;
         let url = self.http.url("api/queue/info")?;
-        let info: Option<QueueInfo> = self.http.get_json(&url, &[]).await?.body;
-        Ok(pool_jobs(&info.unwrap_or_default(), &agent))
+        let body = self.http.get_ok(&url, &[], deadline).await?.body;
+        parse_queue_info(&body, &agent).map_err(|e| self.http.decode_error(&url, e))
     }
 }
 

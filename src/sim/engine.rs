@@ -756,7 +756,7 @@ mod tests {
         struct Three(chrono::DateTime<chrono::Utc>);
         #[async_trait::async_trait]
         impl JobSource for Three {
-            async fn jobs(&self, _pool: &PoolConfig) -> Result<PoolJobs, ForgeError> {
+            async fn jobs(&self, _pool: &PoolConfig, _deadline: tokio::time::Instant) -> Result<PoolJobs, ForgeError> {
                 Ok(PoolJobs { pending: vec![JobRef::created_at(Some(self.0)); 3], ..PoolJobs::default() })
             }
         }

@@ -9,6 +9,11 @@ use std::time::Duration;
 use wiremock::matchers::{header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
+/// A deadline far enough for any healthy loopback answer.
+fn deadline() -> tokio::time::Instant {
+    tokio::time::Instant::now() + std::time::Duration::from_secs(10)
+}
+
 /// A fake forge answering `GET route` (any query) with `response`.
 async fn serve(route: &str, response: ResponseTemplate) -> MockServer {
     let server = MockServer::start().await;
@@ -80,7 +85,7 @@ async fn buildkite_reads_scheduled_running_and_waiting_of_the_pool_queue() {
         .mount(&server)
         .await;
     let (source, pool) = buildkite(&server, Some("gpu")).await;
-    let jobs = source.jobs(&pool).await.unwrap();
+    let jobs = source.jobs(&pool, deadline()).await.unwrap();
     assert_eq!((jobs.pending.len(), jobs.running.len(), jobs.waiting, jobs.requests), (3, 1, 0, 1));
     assert!(jobs.pending.iter().all(|j| j.id.is_none()), "Buildkite counts cannot be de-duplicated");
 }
@@ -95,7 +100,7 @@ async fn buildkite_pool_without_labels_reads_the_default_queue() {
         .mount(&server)
         .await;
     let (source, pool) = buildkite(&server, None).await;
-    let jobs = source.jobs(&pool).await.unwrap();
+    let jobs = source.jobs(&pool, deadline()).await.unwrap();
     assert_eq!((jobs.pending.len(), jobs.running.len(), jobs.waiting), (3, 1, 0));
 }
 
@@ -108,7 +113,7 @@ async fn buildkite_url_given_with_v3_is_not_doubled() {
         .mount(&server)
         .await;
     let (source, pool) = setup("buildkite", &format!("{}/v3", server.uri()), &[], &[]);
-    assert_eq!(source.jobs(&pool).await.unwrap().pending.len(), 3);
+    assert_eq!(source.jobs(&pool, deadline()).await.unwrap().pending.len(), 3);
 }
 
 #[tokio::test]
@@ -116,7 +121,7 @@ async fn buildkite_empty_objects_mean_zero() {
     let server =
         serve("/v3/metrics/queue", json(fixture("buildkite", "metrics.all.empty_objects.testfixture.json"))).await;
     let (source, pool) = buildkite(&server, None).await;
-    let jobs = source.jobs(&pool).await.unwrap();
+    let jobs = source.jobs(&pool, deadline()).await.unwrap();
     assert_eq!((jobs.pending.len(), jobs.running.len(), jobs.waiting), (0, 0, 0));
 }
 
@@ -128,7 +133,7 @@ async fn buildkite_absent_counts_mean_zero() {
     )
     .await;
     let (source, pool) = buildkite(&server, None).await;
-    let jobs = source.jobs(&pool).await.unwrap();
+    let jobs = source.jobs(&pool, deadline()).await.unwrap();
     assert_eq!((jobs.pending.len(), jobs.running.len(), jobs.waiting), (0, 0, 0));
 }
 
@@ -141,7 +146,7 @@ async fn buildkite_waiting_jobs_are_not_demand() {
         .mount(&server)
         .await;
     let (source, pool) = buildkite(&server, Some("deploy")).await;
-    let jobs = source.jobs(&pool).await.unwrap();
+    let jobs = source.jobs(&pool, deadline()).await.unwrap();
     assert_eq!((jobs.pending.len(), jobs.running.len(), jobs.waiting), (0, 0, 4));
 }
 
@@ -154,7 +159,7 @@ async fn buildkite_official_fixtures_omit_waiting_which_means_zero() {
         .mount(&server)
         .await;
     let (source, pool) = buildkite(&server, Some("deploy")).await;
-    let jobs = source.jobs(&pool).await.unwrap();
+    let jobs = source.jobs(&pool, deadline()).await.unwrap();
     assert_eq!((jobs.pending.len(), jobs.running.len(), jobs.waiting), (3, 1, 0));
 }
 
@@ -168,7 +173,7 @@ async fn buildkite_cluster_token_answer_with_cluster_name_is_read() {
         .mount(&server)
         .await;
     let (source, pool) = buildkite(&server, Some("linux")).await;
-    let jobs = source.jobs(&pool).await.unwrap();
+    let jobs = source.jobs(&pool, deadline()).await.unwrap();
     assert_eq!((jobs.pending.len(), jobs.running.len(), jobs.waiting), (2, 0, 3));
 }
 
@@ -183,7 +188,7 @@ async fn buildkite_poll_duration_header_becomes_the_poll_hint() {
         .mount(&server)
         .await;
     let (source, pool) = buildkite(&server, Some("gpu")).await;
-    assert_eq!(source.jobs(&pool).await.unwrap().poll_hint, Some(Duration::from_secs(25)));
+    assert_eq!(source.jobs(&pool, deadline()).await.unwrap().poll_hint, Some(Duration::from_secs(25)));
 
     let quiet = MockServer::start().await;
     Mock::given(path("/v3/metrics/queue"))
@@ -191,7 +196,7 @@ async fn buildkite_poll_duration_header_becomes_the_poll_hint() {
         .mount(&quiet)
         .await;
     let (source, pool) = buildkite(&quiet, Some("gpu")).await;
-    assert_eq!(source.jobs(&pool).await.unwrap().poll_hint, None);
+    assert_eq!(source.jobs(&pool, deadline()).await.unwrap().poll_hint, None);
 }
 
 #[tokio::test]
@@ -207,7 +212,7 @@ async fn buildkite_401_with_message_is_an_unauthorized_error_without_the_token()
         .mount(&server)
         .await;
     let (source, pool) = buildkite(&server, None).await;
-    let err = source.jobs(&pool).await.unwrap_err();
+    let err = source.jobs(&pool, deadline()).await.unwrap_err();
     assert!(matches!(err, ForgeError::Unauthorized { status: 401, .. }), "{err:?}");
     assert_clear(&err, "/v3/metrics/queue", &["unauthorized", "401", "token"]);
 }
@@ -216,7 +221,7 @@ async fn buildkite_401_with_message_is_an_unauthorized_error_without_the_token()
 async fn buildkite_malformed_json_is_a_decode_error() {
     let server = serve("/v3/metrics/queue", json(r#"{"jobs": {"scheduled": "#.to_string())).await;
     let (source, pool) = buildkite(&server, None).await;
-    let err = source.jobs(&pool).await.unwrap_err();
+    let err = source.jobs(&pool, deadline()).await.unwrap_err();
     assert!(matches!(err, ForgeError::Decode { .. }), "{err:?}");
     assert_clear(&err, "/v3/metrics/queue", &["json"]);
 }
@@ -225,7 +230,7 @@ async fn buildkite_malformed_json_is_a_decode_error() {
 async fn buildkite_server_error_names_the_status() {
     let server = serve("/v3/metrics/queue", ResponseTemplate::new(502).set_body_string("bad gateway")).await;
     let (source, pool) = buildkite(&server, None).await;
-    let err = source.jobs(&pool).await.unwrap_err();
+    let err = source.jobs(&pool, deadline()).await.unwrap_err();
     assert!(matches!(err, ForgeError::Status { status: 502, .. }), "{err:?}");
     assert_clear(&err, "/v3/metrics/queue", &["502", "bad gateway"]);
 }
@@ -242,7 +247,7 @@ fn refused_url() -> String {
 async fn buildkite_connection_refused_is_a_transport_error() {
     let url = refused_url();
     let (source, pool) = setup("buildkite", &url, &[], &[]);
-    let err = source.jobs(&pool).await.unwrap_err();
+    let err = source.jobs(&pool, deadline()).await.unwrap_err();
     assert!(matches!(err, ForgeError::Transport { .. }), "{err:?}");
     assert_clear(&err, &url, &["connect"]);
 }
@@ -265,7 +270,7 @@ async fn generic_reads_counts_at_the_pointers_with_bearer_auth() {
         .await;
     let (source, pool) =
         generic(&server, "/api/queue", &[("pending_pointer", "/queue/queued"), ("running_pointer", "/queue/running")]);
-    let jobs = source.jobs(&pool).await.unwrap();
+    let jobs = source.jobs(&pool, deadline()).await.unwrap();
     assert_eq!((jobs.pending.len(), jobs.running.len(), jobs.requests), (5, 2, 1));
 }
 
@@ -273,7 +278,7 @@ async fn generic_reads_counts_at_the_pointers_with_bearer_auth() {
 async fn generic_numeric_string_counts_and_running_pointer_is_optional() {
     let server = serve("/vespene/queue", json(r#"{"pending":"7","running":"3"}"#.to_string())).await;
     let (source, pool) = generic(&server, "/vespene/queue", &[("pending_pointer", "/pending")]);
-    let jobs = source.jobs(&pool).await.unwrap();
+    let jobs = source.jobs(&pool, deadline()).await.unwrap();
     assert_eq!((jobs.pending.len(), jobs.running.len()), (7, 0));
 }
 
@@ -288,7 +293,7 @@ async fn generic_custom_auth_header_and_scheme() {
         .await;
     let (source, pool) =
         generic(&server, "/q", &[("pending_pointer", "/n"), ("auth_header", "X-Api-Key"), ("auth_scheme", "Key")]);
-    assert_eq!(source.jobs(&pool).await.unwrap().pending.len(), 2);
+    assert_eq!(source.jobs(&pool, deadline()).await.unwrap().pending.len(), 2);
 }
 
 #[tokio::test]
@@ -296,7 +301,7 @@ async fn generic_without_token_sends_no_auth_header() {
     let server = MockServer::start().await;
     Mock::given(path("/q")).respond_with(json(r#"{"n":1}"#.to_string())).expect(1).mount(&server).await;
     let (source, pool) = generic(&server, "/q", &[("pending_pointer", "/n"), ("token", "")]);
-    assert_eq!(source.jobs(&pool).await.unwrap().pending.len(), 1);
+    assert_eq!(source.jobs(&pool, deadline()).await.unwrap().pending.len(), 1);
     let requests = server.received_requests().await.unwrap();
     assert!(requests.iter().all(|r| !r.headers.contains_key("authorization")), "sent an auth header without a token");
 }
@@ -305,7 +310,7 @@ async fn generic_without_token_sends_no_auth_header() {
 async fn generic_missing_pointer_is_an_error_naming_it() {
     let server = serve("/q", json(r#"{"queued":1}"#.to_string())).await;
     let (source, pool) = generic(&server, "/q", &[("pending_pointer", "/stats/pending")]);
-    let err = source.jobs(&pool).await.unwrap_err();
+    let err = source.jobs(&pool, deadline()).await.unwrap_err();
     assert_clear(&err, "/q", &["pending_pointer", "/stats/pending"]);
 }
 
@@ -313,7 +318,7 @@ async fn generic_missing_pointer_is_an_error_naming_it() {
 async fn generic_non_number_value_is_an_error_naming_the_pointer() {
     let server = serve("/q", json(r#"{"queued":3,"running":{"count":2}}"#.to_string())).await;
     let (source, pool) = generic(&server, "/q", &[("pending_pointer", "/queued"), ("running_pointer", "/running")]);
-    let err = source.jobs(&pool).await.unwrap_err();
+    let err = source.jobs(&pool, deadline()).await.unwrap_err();
     assert_clear(&err, "/q", &["running_pointer", "/running", "not a count"]);
 }
 
@@ -322,11 +327,11 @@ async fn generic_401_and_malformed_json_are_clear_errors() {
     let server = serve("/denied", ResponseTemplate::new(401)).await;
     Mock::given(path("/broken")).respond_with(json("<html>oops</html>".to_string())).mount(&server).await;
     let (source, pool) = generic(&server, "/denied", &[("pending_pointer", "/n")]);
-    let err = source.jobs(&pool).await.unwrap_err();
+    let err = source.jobs(&pool, deadline()).await.unwrap_err();
     assert!(matches!(err, ForgeError::Unauthorized { status: 401, .. }), "{err:?}");
     assert_clear(&err, "/denied", &["unauthorized"]);
     let (source, pool) = generic(&server, "/broken", &[("pending_pointer", "/n")]);
-    let err = source.jobs(&pool).await.unwrap_err();
+    let err = source.jobs(&pool, deadline()).await.unwrap_err();
     assert!(matches!(err, ForgeError::Decode { .. }), "{err:?}");
     assert_clear(&err, "/broken", &["json"]);
 }
@@ -356,7 +361,7 @@ async fn gitlab_running_jobs_carry_their_start_and_the_project() {
     running["started_at"] = serde_json::json!("2026-11-22T10:00:30.000Z");
     let server = serve("/api/v4/projects/7/jobs", jobs_page(&[running])).await;
     let (source, pool) = gitlab(&server, "7", &[("labels", "docker")]);
-    let jobs = source.jobs(&pool).await.unwrap();
+    let jobs = source.jobs(&pool, deadline()).await.unwrap();
     let job = &jobs.running[0];
     assert_eq!((job.started.unwrap() - job.created.unwrap()).num_seconds(), 30);
     assert_eq!(job.repo.as_deref(), Some("7"));
@@ -386,7 +391,7 @@ async fn gitlab_counts_pending_and_running_jobs_whose_tags_the_runner_has() {
         .mount(&server)
         .await;
     let (source, pool) = gitlab(&server, "7", &[("labels", "docker, aws")]);
-    let jobs = source.jobs(&pool).await.unwrap();
+    let jobs = source.jobs(&pool, deadline()).await.unwrap();
     let ids = |v: &[forge_scaler::model::JobRef]| v.iter().map(|j| j.id.clone().unwrap()).collect::<Vec<_>>();
     assert_eq!(ids(&jobs.pending), ["1", "2"]);
     assert_eq!(ids(&jobs.running), ["3"]);
@@ -403,7 +408,7 @@ async fn gitlab_docs_example_statuses_are_illustrative_and_not_demand() {
     )
     .await;
     let (source, pool) = gitlab(&server, "1", &[("labels", "docker runner,ubuntu18,win10-2004")]);
-    let jobs = source.jobs(&pool).await.unwrap();
+    let jobs = source.jobs(&pool, deadline()).await.unwrap();
     assert_eq!((jobs.pending.len(), jobs.running.len()), (0, 0), "status \"failed\" is neither pending nor running");
 }
 
@@ -411,7 +416,7 @@ async fn gitlab_docs_example_statuses_are_illustrative_and_not_demand() {
 async fn gitlab_empty_page_is_an_empty_array() {
     let server = serve("/api/v4/projects/1/jobs", json(fixture("gitlab", "projects_jobs.empty.derived.json"))).await;
     let (source, pool) = gitlab(&server, "1", &[]);
-    let jobs = source.jobs(&pool).await.unwrap();
+    let jobs = source.jobs(&pool, deadline()).await.unwrap();
     assert_eq!((jobs.pending.len(), jobs.running.len(), jobs.requests), (0, 0, 1));
 }
 
@@ -423,11 +428,11 @@ async fn gitlab_untagged_jobs_count_only_with_run_untagged() {
     )
     .await;
     let (source, pool) = gitlab(&server, "1", &[("labels", "docker")]);
-    assert_eq!(source.jobs(&pool).await.unwrap().pending.len(), 1);
+    assert_eq!(source.jobs(&pool, deadline()).await.unwrap().pending.len(), 1);
     let (source, pool) = gitlab(&server, "1", &[("labels", "docker"), ("run_untagged", "true")]);
-    assert_eq!(source.jobs(&pool).await.unwrap().pending.len(), 2);
+    assert_eq!(source.jobs(&pool, deadline()).await.unwrap().pending.len(), 2);
     let (source, pool) = gitlab(&server, "1", &[("run_untagged", "true")]);
-    assert_eq!(source.jobs(&pool).await.unwrap().pending.len(), 1, "no tags: only untagged jobs");
+    assert_eq!(source.jobs(&pool, deadline()).await.unwrap().pending.len(), 1, "no tags: only untagged jobs");
 }
 
 #[tokio::test]
@@ -458,7 +463,7 @@ async fn gitlab_offset_pagination_follows_x_next_page() {
         .mount(&server)
         .await;
     let (source, pool) = gitlab(&server, "1", &[("run_untagged", "true")]);
-    let jobs = source.jobs(&pool).await.unwrap();
+    let jobs = source.jobs(&pool, deadline()).await.unwrap();
     assert_eq!((jobs.pending.len(), jobs.running.len(), jobs.requests), (2, 1, 2));
 }
 
@@ -479,8 +484,9 @@ async fn gitlab_above_10000_records_totals_are_omitted_and_x_next_page_still_lea
         .mount(&server)
         .await;
     let (source, pool) = gitlab(&server, "1", &[("run_untagged", "true")]);
-    let jobs = source.jobs(&pool).await.unwrap();
+    let jobs = source.jobs(&pool, deadline()).await.unwrap();
     assert_eq!((jobs.pending.len(), jobs.requests), (2, 2));
+    assert_eq!(jobs.partial, None, "the last page was read: the count is whole");
 }
 
 #[tokio::test]
@@ -504,8 +510,9 @@ async fn gitlab_keyset_pagination_follows_link() {
         .mount(&server)
         .await;
     let (source, pool) = gitlab(&server, "1", &[("run_untagged", "true")]);
-    let jobs = source.jobs(&pool).await.unwrap();
+    let jobs = source.jobs(&pool, deadline()).await.unwrap();
     assert_eq!((jobs.pending.len(), jobs.requests), (2, 2));
+    assert_eq!(jobs.partial, None, "the last page was read: the count is whole");
 }
 
 #[tokio::test]
@@ -527,7 +534,7 @@ async fn gitlab_link_to_the_public_host_stays_on_the_configured_host() {
         .mount(&server)
         .await;
     let (source, pool) = gitlab(&server, "1", &[("run_untagged", "true")]);
-    let jobs = source.jobs(&pool).await.unwrap();
+    let jobs = source.jobs(&pool, deadline()).await.unwrap();
     assert_eq!((jobs.pending.len(), jobs.running.len()), (1, 1));
 }
 
@@ -545,13 +552,13 @@ async fn gitlab_reads_every_project_and_encodes_paths() {
         .mount(&server)
         .await;
     let (source, pool) = gitlab(&server, "group%2Fapp, 12, group/app", &[("labels", "docker")]);
-    let jobs = source.jobs(&pool).await.unwrap();
+    let jobs = source.jobs(&pool, deadline()).await.unwrap();
     assert_eq!(jobs.pending.len(), 2, "job 1 seen in two listings counts once");
     assert_eq!(jobs.requests, 3);
 }
 
 #[tokio::test]
-async fn gitlab_more_pages_than_max_requests_per_tick_is_an_error() {
+async fn gitlab_more_pages_than_max_requests_per_tick_is_a_partial_count_of_the_pages_read() {
     let server =
         serve("/api/v4/projects/1/jobs", jobs_page(&[gitlab_job(1, "pending", &[])]).insert_header("x-next-page", "2"))
             .await;
@@ -567,8 +574,10 @@ async fn gitlab_more_pages_than_max_requests_per_tick_is_an_error() {
         &[("projects", "1"), ("max_requests_per_tick", "2")],
         &[("run_untagged", "true")],
     );
-    let err = source.jobs(&pool).await.unwrap_err();
-    assert_clear(&err, "/api/v4/projects/1/jobs", &["max_requests_per_tick = 2"]);
+    let jobs = source.jobs(&pool, deadline()).await.unwrap();
+    assert_eq!((jobs.pending.len(), jobs.requests), (2, 2), "what the two pages held, a lower bound");
+    let why = jobs.partial.expect("the count says it is partial");
+    assert!(why.contains("max_requests_per_tick") && why.contains("2 pages"), "{why}");
     assert_eq!(server.received_requests().await.unwrap().len(), 2, "no request beyond the budget");
 }
 
@@ -584,11 +593,11 @@ async fn gitlab_401_and_malformed_json_are_clear_errors() {
         .mount(&server)
         .await;
     let (source, pool) = gitlab(&server, "1", &[]);
-    let err = source.jobs(&pool).await.unwrap_err();
+    let err = source.jobs(&pool, deadline()).await.unwrap_err();
     assert!(matches!(err, ForgeError::Unauthorized { status: 401, .. }), "{err:?}");
     assert_clear(&err, "/api/v4/projects/1/jobs", &["unauthorized"]);
     let (source, pool) = gitlab(&server, "2", &[]);
-    let err = source.jobs(&pool).await.unwrap_err();
+    let err = source.jobs(&pool, deadline()).await.unwrap_err();
     assert!(matches!(err, ForgeError::Decode { .. }), "{err:?}");
     assert_clear(&err, "/api/v4/projects/2/jobs", &["json"]);
 }
@@ -597,7 +606,7 @@ async fn gitlab_401_and_malformed_json_are_clear_errors() {
 async fn gitlab_connection_refused_is_a_transport_error() {
     let url = refused_url();
     let (source, pool) = setup("gitlab", &url, &[("projects", "1")], &[]);
-    let err = source.jobs(&pool).await.unwrap_err();
+    let err = source.jobs(&pool, deadline()).await.unwrap_err();
     assert!(matches!(err, ForgeError::Transport { .. }), "{err:?}");
     assert_clear(&err, &url, &["connect"]);
 }
@@ -676,7 +685,7 @@ async fn github_counts_queued_and_in_progress_jobs_with_the_api_headers() {
         .mount(&server)
         .await;
     let (source, pool) = github(&server, &[], "self-hosted,foo,bar");
-    let jobs = source.jobs(&pool).await.unwrap();
+    let jobs = source.jobs(&pool, deadline()).await.unwrap();
     let ids = |v: &[forge_scaler::model::JobRef]| v.iter().map(|j| j.id.clone().unwrap()).collect::<Vec<_>>();
     assert_eq!(ids(&jobs.pending), ["399444496"]);
     assert_eq!(ids(&jobs.running), ["1"]);
@@ -693,7 +702,7 @@ async fn github_in_progress_run_with_queued_jobs_counts_them() {
         .mount(&server)
         .await;
     let (source, pool) = github(&server, &[], "linux");
-    let jobs = source.jobs(&pool).await.unwrap();
+    let jobs = source.jobs(&pool, deadline()).await.unwrap();
     assert_eq!((jobs.pending.len(), jobs.running.len()), (1, 1));
     assert_eq!(jobs.pending[0].created.unwrap().to_rfc3339(), "2026-11-22T09:30:00+00:00");
 }
@@ -709,7 +718,7 @@ async fn github_a_run_listed_under_both_statuses_counts_once() {
         .mount(&server)
         .await;
     let (source, pool) = github(&server, &[], "linux");
-    assert_eq!(source.jobs(&pool).await.unwrap().pending.len(), 1);
+    assert_eq!(source.jobs(&pool, deadline()).await.unwrap().pending.len(), 1);
 }
 
 #[tokio::test]
@@ -727,14 +736,14 @@ async fn github_labels_nothing_implied_and_case_insensitive() {
         .mount(&server)
         .await;
     let (source, pool) = github(&server, &[], "foo,bar");
-    let jobs = source.jobs(&pool).await.unwrap();
+    let jobs = source.jobs(&pool, deadline()).await.unwrap();
     assert_eq!(
         jobs.pending.iter().map(|j| j.id.clone().unwrap()).collect::<Vec<_>>(),
         ["20"],
         "self-hosted is not implied"
     );
     let (source, pool) = github(&server, &[], "Self-Hosted,FOO,bar");
-    assert_eq!(source.jobs(&pool).await.unwrap().pending.len(), 2);
+    assert_eq!(source.jobs(&pool, deadline()).await.unwrap().pending.len(), 2);
 }
 
 #[tokio::test]
@@ -752,9 +761,9 @@ async fn github_labels_may_be_an_empty_list() {
         .mount(&server)
         .await;
     let (source, pool) = github(&server, &[], "gpu");
-    assert_eq!(source.jobs(&pool).await.unwrap().pending.len(), 1, "only the label-less job");
+    assert_eq!(source.jobs(&pool, deadline()).await.unwrap().pending.len(), 1, "only the label-less job");
     let (source, pool) = github(&server, &[], "foo,bar");
-    assert_eq!(source.jobs(&pool).await.unwrap().pending.len(), 1, "same job id in both runs counts once");
+    assert_eq!(source.jobs(&pool, deadline()).await.unwrap().pending.len(), 1, "same job id in both runs counts once");
 }
 
 #[tokio::test]
@@ -767,7 +776,7 @@ async fn github_completed_jobs_of_the_official_example_are_not_demand() {
         .mount(&server)
         .await;
     let (source, pool) = github(&server, &[], "self-hosted,linux,x64,gpu");
-    let jobs = source.jobs(&pool).await.unwrap();
+    let jobs = source.jobs(&pool, deadline()).await.unwrap();
     assert_eq!((jobs.pending.len(), jobs.running.len()), (0, 0));
 }
 
@@ -803,7 +812,7 @@ async fn github_pagination_follows_link_next() {
         .mount(&server)
         .await;
     let (source, pool) = github(&server, &[], "x");
-    let jobs = source.jobs(&pool).await.unwrap();
+    let jobs = source.jobs(&pool, deadline()).await.unwrap();
     assert_eq!((jobs.pending.len(), jobs.running.len(), jobs.requests), (2, 1, 6));
 }
 
@@ -831,9 +840,9 @@ async fn github_etag_304_costs_no_quota() {
         .mount(&server)
         .await;
     let (source, pool) = github(&server, &[], "linux");
-    let first = source.jobs(&pool).await.unwrap();
+    let first = source.jobs(&pool, deadline()).await.unwrap();
     assert_eq!((first.pending.len(), first.requests), (1, 3));
-    let second = source.jobs(&pool).await.unwrap();
+    let second = source.jobs(&pool, deadline()).await.unwrap();
     assert_eq!(second.pending, first.pending, "a 304 reuses the cached body");
     // The in_progress listing had no ETag, so it is the one request that costs quota.
     assert_eq!(second.requests, 1);
@@ -857,7 +866,7 @@ async fn github_rate_limit_spent_means_no_request_until_reset() {
         .await;
     let (source, pool) = github(&server, &[], "linux");
     for _ in 0..3 {
-        let err = source.jobs(&pool).await.unwrap_err();
+        let err = source.jobs(&pool, deadline()).await.unwrap_err();
         match &err {
             ForgeError::RateLimited { reset_in, .. } => {
                 assert!(*reset_in > Duration::from_secs(1700) && *reset_in <= Duration::from_secs(1800), "{reset_in:?}")
@@ -877,12 +886,12 @@ async fn github_secondary_limit_429_retry_after_pauses_requests() {
         .mount(&server)
         .await;
     let (source, pool) = github(&server, &[], "linux");
-    let err = source.jobs(&pool).await.unwrap_err();
+    let err = source.jobs(&pool, deadline()).await.unwrap_err();
     assert!(
         matches!(err, ForgeError::RateLimited { reset_in, .. } if reset_in <= Duration::from_secs(120) && reset_in > Duration::from_secs(100)),
         "{err:?}"
     );
-    assert!(matches!(source.jobs(&pool).await.unwrap_err(), ForgeError::RateLimited { .. }));
+    assert!(matches!(source.jobs(&pool, deadline()).await.unwrap_err(), ForgeError::RateLimited { .. }));
     assert_eq!(server.received_requests().await.unwrap().len(), 1);
 }
 
@@ -898,8 +907,8 @@ async fn github_success_leaving_no_quota_blocks_the_next_tick() {
     )
     .await;
     let (source, pool) = github(&server, &[], "linux");
-    assert_eq!(source.jobs(&pool).await.unwrap().pending.len(), 0);
-    assert!(matches!(source.jobs(&pool).await.unwrap_err(), ForgeError::RateLimited { .. }));
+    assert_eq!(source.jobs(&pool, deadline()).await.unwrap().pending.len(), 0);
+    assert!(matches!(source.jobs(&pool, deadline()).await.unwrap_err(), ForgeError::RateLimited { .. }));
     assert_eq!(server.received_requests().await.unwrap().len(), 2);
 }
 
@@ -915,7 +924,7 @@ async fn github_403_with_quota_left_is_unauthorized() {
         .mount(&server)
         .await;
     let (source, pool) = github(&server, &[], "linux");
-    let err = source.jobs(&pool).await.unwrap_err();
+    let err = source.jobs(&pool, deadline()).await.unwrap_err();
     assert!(matches!(err, ForgeError::Unauthorized { status: 403, .. }), "{err:?}");
     assert_clear(&err, "/actions/runs", &["unauthorized", "token"]);
 }
@@ -925,20 +934,20 @@ async fn github_401_and_malformed_json_are_clear_errors() {
     let server = MockServer::start().await;
     mount_runs(&server, "queued", ResponseTemplate::new(401).set_body_string(r#"{"message":"Bad credentials"}"#)).await;
     let (source, pool) = github(&server, &[], "linux");
-    let err = source.jobs(&pool).await.unwrap_err();
+    let err = source.jobs(&pool, deadline()).await.unwrap_err();
     assert!(matches!(err, ForgeError::Unauthorized { status: 401, .. }), "{err:?}");
     assert_clear(&err, "/actions/runs", &["unauthorized"]);
 
     let broken = MockServer::start().await;
     mount_runs(&broken, "queued", json(r#"{"workflow_runs": [{"id": "x"}]}"#.to_string())).await;
     let (source, pool) = github(&broken, &[], "linux");
-    let err = source.jobs(&pool).await.unwrap_err();
+    let err = source.jobs(&pool, deadline()).await.unwrap_err();
     assert!(matches!(err, ForgeError::Decode { .. }), "{err:?}");
     assert_clear(&err, "/actions/runs", &["json"]);
 }
 
 #[tokio::test]
-async fn github_more_requests_than_max_requests_per_tick_is_an_error() {
+async fn github_more_requests_than_max_requests_per_tick_is_a_partial_count_of_the_pages_read() {
     let server = MockServer::start().await;
     mount_runs(&server, "queued", gh_runs(&[1, 2, 3])).await;
     mount_runs(&server, "in_progress", gh_runs(&[])).await;
@@ -947,8 +956,11 @@ async fn github_more_requests_than_max_requests_per_tick_is_an_error() {
         .mount(&server)
         .await;
     let (source, pool) = github(&server, &[("max_requests_per_tick", "4")], "linux");
-    let err = source.jobs(&pool).await.unwrap_err();
-    assert_clear(&err, "/actions/runs/3/jobs", &["max_requests_per_tick = 4"]);
+    let jobs = source.jobs(&pool, deadline()).await.unwrap();
+    // Two runs listings and the jobs of runs 1 and 2; run 3's jobs were left unread.
+    assert_eq!((jobs.pending.len(), jobs.requests), (1, 4), "job 1 of runs 1 and 2 counts once");
+    let why = jobs.partial.expect("the count says it is partial");
+    assert!(why.contains("max_requests_per_tick") && why.contains("4 pages"), "{why}");
     assert_eq!(server.received_requests().await.unwrap().len(), 4);
 }
 
@@ -984,7 +996,7 @@ async fn github_pools_of_one_forge_in_one_tick_share_answers_through_the_etag_ca
     let mut gpu = linux.clone();
     gpu.labels = Some(vec!["linux".into(), "gpu".into()]);
     // Both pools observed concurrently, as the tick does.
-    let (a, b) = futures::join!(source.jobs(&linux), source.jobs(&gpu));
+    let (a, b) = futures::join!(source.jobs(&linux, deadline()), source.jobs(&gpu, deadline()));
     let (a, b) = (a.unwrap(), b.unwrap());
     assert_eq!((a.pending.len(), b.pending.len()), (1, 2));
     assert_eq!(a.requests + b.requests, 3, "the second pool's requests were free 304s");
@@ -1010,8 +1022,9 @@ async fn gitlab_exactly_max_requests_per_tick_pages_is_enough() {
         &[("projects", "1"), ("max_requests_per_tick", "2")],
         &[("run_untagged", "true")],
     );
-    let jobs = source.jobs(&pool).await.unwrap();
+    let jobs = source.jobs(&pool, deadline()).await.unwrap();
     assert_eq!((jobs.pending.len(), jobs.requests), (2, 2));
+    assert_eq!(jobs.partial, None, "the last page was read: the count is whole");
 }
 
 #[tokio::test]
@@ -1024,11 +1037,11 @@ async fn github_secondary_limit_403_without_headers_waits_a_minute() {
         .mount(&server)
         .await;
     let (source, pool) = github(&server, &[], "linux");
-    let err = source.jobs(&pool).await.unwrap_err();
+    let err = source.jobs(&pool, deadline()).await.unwrap_err();
     assert!(
         matches!(err, ForgeError::RateLimited { reset_in, .. } if reset_in > Duration::from_secs(50) && reset_in <= Duration::from_secs(60)),
         "{err:?}"
     );
-    assert!(matches!(source.jobs(&pool).await.unwrap_err(), ForgeError::RateLimited { .. }));
+    assert!(matches!(source.jobs(&pool, deadline()).await.unwrap_err(), ForgeError::RateLimited { .. }));
     assert_eq!(server.received_requests().await.unwrap().len(), 1);
 }

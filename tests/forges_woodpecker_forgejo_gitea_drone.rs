@@ -10,6 +10,11 @@ use std::sync::Arc;
 use wiremock::matchers::{header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
+/// A deadline far enough for any healthy loopback answer.
+fn deadline() -> tokio::time::Instant {
+    tokio::time::Instant::now() + std::time::Duration::from_secs(10)
+}
+
 /// A fake forge answering `GET route` (any query) with `response`.
 async fn serve(route: &str, response: ResponseTemplate) -> MockServer {
     let server = MockServer::start().await;
@@ -114,7 +119,7 @@ async fn woodpecker(body: &str, pool_extra: &str) -> PoolJobs {
         .mount(&server)
         .await;
     let (source, pool) = setup("woodpecker", &server.uri(), "", pool_extra);
-    source.jobs(&pool).await.expect("woodpecker queue reads")
+    source.jobs(&pool, deadline()).await.expect("woodpecker queue reads")
 }
 
 #[tokio::test]
@@ -204,7 +209,7 @@ async fn woodpecker_waiting_on_deps_is_not_demand() {
 async fn woodpecker_401_is_an_unauthorized_error_without_the_token() {
     let server = serve("/api/queue/info", ResponseTemplate::new(401).set_body_string("Unauthorized")).await;
     let (source, pool) = setup("woodpecker", &server.uri(), "", "");
-    let err = source.jobs(&pool).await.unwrap_err();
+    let err = source.jobs(&pool, deadline()).await.unwrap_err();
     assert!(matches!(err, ForgeError::Unauthorized { status: 401, .. }), "{err:?}");
     error_text(&err, "/api/queue/info");
 }
@@ -213,7 +218,7 @@ async fn woodpecker_401_is_an_unauthorized_error_without_the_token() {
 async fn woodpecker_malformed_json_is_a_decode_error() {
     let server = serve("/api/queue/info", json(r#"{"pending": [ {"id": "#)).await;
     let (source, pool) = setup("woodpecker", &server.uri(), "", "");
-    let err = source.jobs(&pool).await.unwrap_err();
+    let err = source.jobs(&pool, deadline()).await.unwrap_err();
     assert!(matches!(err, ForgeError::Decode { .. }), "{err:?}");
     error_text(&err, "/api/queue/info");
 }
@@ -222,7 +227,7 @@ async fn woodpecker_malformed_json_is_a_decode_error() {
 async fn woodpecker_server_error_names_status() {
     let server = serve("/api/queue/info", ResponseTemplate::new(502).set_body_string("bad gateway")).await;
     let (source, pool) = setup("woodpecker", &server.uri(), "", "");
-    let err = source.jobs(&pool).await.unwrap_err();
+    let err = source.jobs(&pool, deadline()).await.unwrap_err();
     let text = error_text(&err, "/api/queue/info");
     assert!(text.contains("502"), "{text}");
 }
@@ -231,7 +236,7 @@ async fn woodpecker_server_error_names_status() {
 async fn woodpecker_connection_refused_is_a_transport_error() {
     let url = refused_url();
     let (source, pool) = setup("woodpecker", &url, "", "");
-    let err = source.jobs(&pool).await.unwrap_err();
+    let err = source.jobs(&pool, deadline()).await.unwrap_err();
     assert!(matches!(err, ForgeError::Transport { .. }), "{err:?}");
     let text = error_text(&err, &url);
     assert!(text.contains("connect"), "{text}");
@@ -244,7 +249,7 @@ async fn woodpecker_bad_pool_label_is_a_clear_error() {
     // pool anyway still refuses it without a request.
     let (source, mut pool) = setup("woodpecker", &server.uri(), "", "");
     pool.labels = Some(vec!["gpu".to_string()]);
-    let err = source.jobs(&pool).await.unwrap_err();
+    let err = source.jobs(&pool, deadline()).await.unwrap_err();
     assert!(err.to_string().contains("pools/p/labels") && err.to_string().contains("\"gpu\""), "{err}");
     assert!(server.received_requests().await.unwrap().is_empty(), "nothing is asked for a bad pool");
 }
@@ -254,7 +259,7 @@ async fn woodpecker_base_url_with_a_path_prefix() {
     let server = MockServer::start().await;
     Mock::given(path("/ci/api/queue/info")).respond_with(json(WP_V3)).expect(1).mount(&server).await;
     let (source, pool) = setup("woodpecker", &format!("{}/ci", server.uri()), "", r#"labels = "platform=linux/amd64""#);
-    let jobs = source.jobs(&pool).await.unwrap();
+    let jobs = source.jobs(&pool, deadline()).await.unwrap();
     assert_eq!(jobs.pending.len(), 1);
 }
 
@@ -278,7 +283,7 @@ async fn forgejo(body: &str, labels_query: &str, pool_extra: &str) -> PoolJobs {
         .mount(&server)
         .await;
     let (source, pool) = setup("forgejo", &server.uri(), "", pool_extra);
-    source.jobs(&pool).await.expect("forgejo jobs read")
+    source.jobs(&pool, deadline()).await.expect("forgejo jobs read")
 }
 
 #[tokio::test]
@@ -359,9 +364,9 @@ async fn forgejo_admin_404_falls_back_to_the_legacy_path_and_remembers_it() {
         .mount(&server)
         .await;
     let (source, pool) = setup("forgejo", &server.uri(), r#"scope = "admin""#, r#"labels = "ubuntu-latest""#);
-    let first = source.jobs(&pool).await.unwrap();
+    let first = source.jobs(&pool, deadline()).await.unwrap();
     assert_eq!((ids(&first.pending), first.requests), (vec!["393"], 2));
-    let second = source.jobs(&pool).await.unwrap();
+    let second = source.jobs(&pool, deadline()).await.unwrap();
     assert_eq!((ids(&second.pending), second.requests), (vec!["393"], 1), "the working path is asked first");
 }
 
@@ -370,7 +375,7 @@ async fn forgejo_both_admin_paths_404_is_a_clear_error() {
     let server = MockServer::start().await;
     Mock::given(method("GET")).respond_with(ResponseTemplate::new(404)).mount(&server).await;
     let (source, pool) = setup("forgejo", &server.uri(), "", "");
-    let err = source.jobs(&pool).await.unwrap_err();
+    let err = source.jobs(&pool, deadline()).await.unwrap_err();
     let text = error_text(&err, FJ_ADMIN_LEGACY);
     assert!(text.contains(FJ_ADMIN) && text.contains("404") && text.contains("Forgejo 11"), "{text}");
 }
@@ -380,7 +385,7 @@ async fn forgejo_non_admin_scopes_do_not_fall_back() {
     let server = MockServer::start().await;
     Mock::given(method("GET")).respond_with(ResponseTemplate::new(404)).mount(&server).await;
     let (source, pool) = setup("forgejo", &server.uri(), r#"scope = "org:acme""#, "");
-    let err = source.jobs(&pool).await.unwrap_err();
+    let err = source.jobs(&pool, deadline()).await.unwrap_err();
     assert!(matches!(err, ForgeError::Status { status: 404, .. }), "{err:?}");
     assert_eq!(server.received_requests().await.unwrap().len(), 1);
 }
@@ -397,7 +402,7 @@ async fn forgejo_each_scope_has_its_path() {
         Mock::given(method("GET")).and(path(want)).respond_with(json(FJ_V11)).expect(1).mount(&server).await;
         let (source, pool) =
             setup("forgejo", &server.uri(), &format!("scope = \"{scope}\""), r#"labels = "ubuntu-latest""#);
-        let jobs = source.jobs(&pool).await.unwrap_or_else(|e| panic!("scope {scope}: {e}"));
+        let jobs = source.jobs(&pool, deadline()).await.unwrap_or_else(|e| panic!("scope {scope}: {e}"));
         assert_eq!(ids(&jobs.pending), ["393"], "scope {scope}");
     }
 }
@@ -410,7 +415,7 @@ async fn forgejo_401_is_an_unauthorized_error_without_the_token() {
         .mount(&server)
         .await;
     let (source, pool) = setup("forgejo", &server.uri(), "", "");
-    let err = source.jobs(&pool).await.unwrap_err();
+    let err = source.jobs(&pool, deadline()).await.unwrap_err();
     assert!(matches!(err, ForgeError::Unauthorized { status: 401, .. }), "{err:?}");
     error_text(&err, FJ_ADMIN);
 }
@@ -420,7 +425,7 @@ async fn forgejo_malformed_json_is_a_decode_error() {
     let server = MockServer::start().await;
     Mock::given(method("GET")).respond_with(json("<html>login</html>")).mount(&server).await;
     let (source, pool) = setup("forgejo", &server.uri(), "", "");
-    let err = source.jobs(&pool).await.unwrap_err();
+    let err = source.jobs(&pool, deadline()).await.unwrap_err();
     assert!(matches!(err, ForgeError::Decode { .. }), "{err:?}");
     error_text(&err, FJ_ADMIN);
 }
@@ -429,7 +434,7 @@ async fn forgejo_malformed_json_is_a_decode_error() {
 async fn forgejo_connection_refused_is_a_transport_error() {
     let url = refused_url();
     let (source, pool) = setup("forgejo", &url, "", "");
-    let err = source.jobs(&pool).await.unwrap_err();
+    let err = source.jobs(&pool, deadline()).await.unwrap_err();
     assert!(matches!(err, ForgeError::Transport { .. }), "{err:?}");
     error_text(&err, &url);
 }
@@ -455,7 +460,7 @@ async fn gitea(queued: &str, in_progress: &str, pool_extra: &str) -> PoolJobs {
             .await;
     }
     let (source, pool) = setup("gitea", &server.uri(), "", pool_extra);
-    source.jobs(&pool).await.expect("gitea jobs read")
+    source.jobs(&pool, deadline()).await.expect("gitea jobs read")
 }
 
 /// A Gitea job object with the given id, runs-on labels and status.
@@ -563,7 +568,7 @@ async fn gitea_paged(pages: Vec<(String, Option<&str>)>) -> (PoolJobs, usize) {
         .mount(&server)
         .await;
     let (source, pool) = setup("gitea", &server.uri(), "", "");
-    let jobs = source.jobs(&pool).await.expect("gitea pages read");
+    let jobs = source.jobs(&pool, deadline()).await.expect("gitea pages read");
     let queued_requests = server
         .received_requests()
         .await
@@ -643,9 +648,11 @@ async fn gitea_server_ignoring_page_stops_after_a_repeated_page() {
         .mount(&server)
         .await;
     let (source, pool) = setup("gitea", &server.uri(), "", "");
-    let jobs = source.jobs(&pool).await.unwrap();
+    let jobs = source.jobs(&pool, deadline()).await.unwrap();
     assert_eq!(jobs.pending.len(), 50, "the repeated page is not counted twice");
     assert_eq!(jobs.requests, 3);
+    let why = jobs.partial.expect("a server ignoring `page` makes the count partial, and says so");
+    assert!(why.contains("page 2"), "{why}");
 }
 
 #[tokio::test]
@@ -673,7 +680,7 @@ async fn gitea_each_scope_has_its_path() {
             .await;
         let (source, pool) =
             setup("gitea", &server.uri(), &format!("scope = \"{scope}\""), r#"labels = "ubuntu-latest""#);
-        let jobs = source.jobs(&pool).await.unwrap_or_else(|e| panic!("scope {scope}: {e}"));
+        let jobs = source.jobs(&pool, deadline()).await.unwrap_or_else(|e| panic!("scope {scope}: {e}"));
         assert_eq!(ids(&jobs.pending), ["198"], "scope {scope}");
     }
 }
@@ -686,7 +693,7 @@ async fn gitea_401_is_an_unauthorized_error_without_the_token() {
         .mount(&server)
         .await;
     let (source, pool) = setup("gitea", &server.uri(), "", "");
-    let err = source.jobs(&pool).await.unwrap_err();
+    let err = source.jobs(&pool, deadline()).await.unwrap_err();
     assert!(matches!(err, ForgeError::Unauthorized { status: 403, .. }), "{err:?}");
     error_text(&err, GT_ADMIN);
 }
@@ -696,7 +703,7 @@ async fn gitea_malformed_json_is_a_decode_error() {
     let server = MockServer::start().await;
     Mock::given(method("GET")).respond_with(json(r#"{"jobs": "none"}"#)).mount(&server).await;
     let (source, pool) = setup("gitea", &server.uri(), "", "");
-    let err = source.jobs(&pool).await.unwrap_err();
+    let err = source.jobs(&pool, deadline()).await.unwrap_err();
     assert!(matches!(err, ForgeError::Decode { .. }), "{err:?}");
     error_text(&err, GT_ADMIN);
 }
@@ -709,8 +716,8 @@ async fn gitea_unknown_status_400_names_the_url() {
         .mount(&server)
         .await;
     let (source, pool) = setup("gitea", &server.uri(), "", "");
-    let err = source.jobs(&pool).await.unwrap_err();
-    let text = error_text(&err, "status=queued");
+    let err = source.jobs(&pool, deadline()).await.unwrap_err();
+    let text = error_text(&err, "/actions/jobs?status=***");
     assert!(text.contains("400") && text.contains("invalid status"), "{text}");
 }
 
@@ -718,7 +725,7 @@ async fn gitea_unknown_status_400_names_the_url() {
 async fn gitea_connection_refused_is_a_transport_error() {
     let url = refused_url();
     let (source, pool) = setup("gitea", &url, "", "");
-    let err = source.jobs(&pool).await.unwrap_err();
+    let err = source.jobs(&pool, deadline()).await.unwrap_err();
     assert!(matches!(err, ForgeError::Transport { .. }), "{err:?}");
     error_text(&err, &url);
 }
@@ -738,7 +745,7 @@ async fn drone(body: &str, pool_extra: &str) -> PoolJobs {
         .mount(&server)
         .await;
     let (source, pool) = setup("drone", &server.uri(), "", pool_extra);
-    source.jobs(&pool).await.expect("drone queue reads")
+    source.jobs(&pool, deadline()).await.expect("drone queue reads")
 }
 
 /// A Drone stage without the omitempty fields unless `extra` adds them.
@@ -852,7 +859,7 @@ async fn drone_stage_without_repo_id_is_read() {
 async fn drone_401_is_an_unauthorized_error_without_the_token() {
     let server = serve("/api/queue", ResponseTemplate::new(401).set_body_string(r#"{"message":"Unauthorized"}"#)).await;
     let (source, pool) = setup("drone", &server.uri(), "", "");
-    let err = source.jobs(&pool).await.unwrap_err();
+    let err = source.jobs(&pool, deadline()).await.unwrap_err();
     assert!(matches!(err, ForgeError::Unauthorized { status: 401, .. }), "{err:?}");
     error_text(&err, "/api/queue");
 }
@@ -861,7 +868,7 @@ async fn drone_401_is_an_unauthorized_error_without_the_token() {
 async fn drone_oss_build_501_names_the_status() {
     let server = serve("/api/queue", ResponseTemplate::new(501).set_body_string("Not Implemented")).await;
     let (source, pool) = setup("drone", &server.uri(), "", "");
-    let err = source.jobs(&pool).await.unwrap_err();
+    let err = source.jobs(&pool, deadline()).await.unwrap_err();
     let text = error_text(&err, "/api/queue");
     assert!(text.contains("501"), "{text}");
 }
@@ -870,7 +877,7 @@ async fn drone_oss_build_501_names_the_status() {
 async fn drone_malformed_json_is_a_decode_error() {
     let server = serve("/api/queue", json(r#"[{"id": 1, "status": }]"#)).await;
     let (source, pool) = setup("drone", &server.uri(), "", "");
-    let err = source.jobs(&pool).await.unwrap_err();
+    let err = source.jobs(&pool, deadline()).await.unwrap_err();
     assert!(matches!(err, ForgeError::Decode { .. }), "{err:?}");
     error_text(&err, "/api/queue");
 }
@@ -879,7 +886,7 @@ async fn drone_malformed_json_is_a_decode_error() {
 async fn drone_connection_refused_is_a_transport_error() {
     let url = refused_url();
     let (source, pool) = setup("drone", &url, "", "");
-    let err = source.jobs(&pool).await.unwrap_err();
+    let err = source.jobs(&pool, deadline()).await.unwrap_err();
     assert!(matches!(err, ForgeError::Transport { .. }), "{err:?}");
     error_text(&err, &url);
 }
@@ -891,7 +898,7 @@ async fn drone_bad_pool_label_is_a_clear_error() {
     // pool anyway still refuses it without a request.
     let (source, mut pool) = setup("drone", &server.uri(), "", "");
     pool.labels = Some(vec!["large".to_string()]);
-    let err = source.jobs(&pool).await.unwrap_err();
+    let err = source.jobs(&pool, deadline()).await.unwrap_err();
     assert!(err.to_string().contains("pools/p/labels"), "{err}");
     assert!(server.received_requests().await.unwrap().is_empty());
 }
