@@ -76,6 +76,11 @@ impl Imds {
         Ok(self.get("/latest/meta-data/spot/instance-action").await?.is_some())
     }
 
+    /// True when EC2 posts a rebalance recommendation (the path answers 200; 404 means none).
+    pub async fn rebalance_recommendation(&self) -> Result<bool, ImdsError> {
+        Ok(self.get("/latest/meta-data/events/recommendations/rebalance").await?.is_some())
+    }
+
     /// The Auto Scaling target lifecycle state (`InService`, `Terminated`, `Warmed:Stopped`,
     /// ...), None when the instance has none (404).
     pub async fn target_lifecycle_state(&self) -> Result<Option<String>, ImdsError> {
