@@ -80,7 +80,11 @@ async fn fake_imds(instance_id: &str) -> MockServer {
     Mock::given(method("PUT"))
         .and(path("/latest/api/token"))
         .and(wiremock::matchers::header_exists("X-aws-ec2-metadata-token-ttl-seconds"))
-        .respond_with(ResponseTemplate::new(200).set_body_string(TOKEN))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_string(TOKEN)
+                .insert_header("X-aws-ec2-metadata-token-ttl-seconds", "21600"),
+        )
         .mount(&imds)
         .await;
     for (p, body) in [("/latest/meta-data/instance-id", instance_id), ("/latest/meta-data/placement/region", REGION)] {

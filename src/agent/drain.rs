@@ -1,11 +1,16 @@
 //! The agent process on this instance: starting a supervised agent (`--wrap -- CMD`),
 //! noticing that it exited by itself, stopping it from taking jobs (a signal to it, or
 //! `--stop-cmd`) and starting it again (`--start-cmd`, or respawning the wrapped command).
-//! It does not judge busy or idle, and never terminates the instance. The protocol's two
+//! It does not judge busy or idle, and never terminates the instance. Signals go through
+//! `rustix` (safe, already in the dependency tree through `tempfile`, and it leaves `libc`'s
+//! features alone), not `nix`: `nix` turns on `libc`'s `extra_traits`, which rebuilt every
+//! crate above `libc` (tokio, hyper, the AWS SDK): `cargo build --lib` took 7 min 23 s on this
+//! 2-core machine for that alone (2026-12-04). The protocol's two
 //! rules are pure functions here ([`may_stop`], [`after_recheck`]) that `host` follows and
 //! the drain-race model test exercises.
 
 use super::idle::{Busy, Leave};
+use rustix::process::{kill_process, kill_process_group, Pid, Signal};
 use std::process::ExitStatus;
 use std::time::Duration;
 use tokio::process::{Child, Command};
@@ -199,14 +204,15 @@ impl AgentControl {
         let Some(child) = self.child.as_mut() else { return Ok(()) };
         let Some(pid) = child.id() else { return Ok(()) };
         let pid = pid as i32;
+        let Some(target) = Pid::from_raw(pid) else { return Ok(()) };
         let result = match self.spec.stop_signal {
-            StopSignal::Term => unsafe { libc::kill(pid, libc::SIGTERM) },
-            StopSignal::Quit => unsafe { libc::kill(pid, libc::SIGQUIT) },
+            StopSignal::Term => kill_process(target, Signal::TERM),
+            StopSignal::Quit => kill_process(target, Signal::QUIT),
             // The agent leads its own process group (see spawn): take its helpers too.
-            StopSignal::Kill => unsafe { libc::killpg(pid, libc::SIGKILL) },
+            StopSignal::Kill => kill_process_group(target, Signal::KILL),
         };
-        if result != 0 {
-            return Err(ControlError::Signal { pid, source: std::io::Error::last_os_error() });
+        if let Err(errno) = result {
+            return Err(ControlError::Signal { pid, source: std::io::Error::from(errno) });
         }
         if let Ok(Ok(status)) = tokio::time::timeout(self.spec.stop_grace, child.wait()).await {
             tracing::info!(event = "agent_stopped", exit = %status);
@@ -241,8 +247,8 @@ impl AgentControl {
     /// The watchdog itself is stopping: SIGTERM to the wrapped agent, wait the grace period.
     pub async fn shutdown(&mut self) {
         if let Some(child) = self.child.as_mut() {
-            if let Some(pid) = child.id() {
-                unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+            if let Some(pid) = child.id().and_then(|pid| Pid::from_raw(pid as i32)) {
+                let _ = kill_process(pid, Signal::TERM);
             }
             if tokio::time::timeout(self.spec.stop_grace, child.wait()).await.is_err() {
                 let _ = child.start_kill();

@@ -105,7 +105,8 @@ impl Watchdog {
     fn start(settings: WatchdogSettings) -> Result<Self, WatchdogError> {
         let control = AgentControl::start(settings.control.clone())?;
         let prober = Prober::new(settings.probes.clone(), settings.probe_timeout);
-        let imds = Imds::new(&settings.imds_endpoint, settings.probe_timeout);
+        let imds = Imds::new(&settings.imds_endpoint, settings.probe_timeout)
+            .map_err(|e| WatchdogError::Settings(e.to_string()))?;
         if !control.can_stop() {
             tracing::warn!(
                 event = "no_stop_method",
