@@ -114,6 +114,17 @@ pub fn tick_line(figures: TickFigures, at: DateTime<Utc>) -> String {
     emf_object(&[], &values, Map::new(), at)
 }
 
+/// The watchdog's EMF line when its instance leaves: `InstancesLeft` (Count 1) with dimensions
+/// `Group` and `Reason` (`idle_timeout`, `unknown_grace`, `max_busy`, ... as in
+/// `agent::idle::Leave::name`). The watchdog prints it on stdout; a CloudWatch agent shipping
+/// the journal as EMF turns it into a metric.
+pub fn instance_left_line(group: &str, reason: &str, at: DateTime<Utc>) -> String {
+    let mut properties = Map::new();
+    properties.insert("Group".to_string(), Value::from(group));
+    properties.insert("Reason".to_string(), Value::from(reason));
+    emf_object(&["Group", "Reason"], &[("InstancesLeft", "Count", 1)], properties, at)
+}
+
 fn emf_object(
     dimensions: &[&str],
     values: &[(&str, &str, u64)],

@@ -52,6 +52,10 @@ impl Moto {
         support::desired_capacity(&self.inner.sdk().await, name).await
     }
 
+    async fn tags(&self, group: &str) -> std::collections::BTreeMap<String, String> {
+        support::group_tags(&self.inner.sdk().await, group).await
+    }
+
     async fn tag(&self, group: &str, key: &str, value: &str) {
         let tag = aws_sdk_autoscaling::types::Tag::builder()
             .resource_id(group)
@@ -76,7 +80,11 @@ async fn fake_imds(instance_id: &str) -> MockServer {
     Mock::given(method("PUT"))
         .and(path("/latest/api/token"))
         .and(wiremock::matchers::header_exists("X-aws-ec2-metadata-token-ttl-seconds"))
-        .respond_with(ResponseTemplate::new(200).set_body_string(TOKEN))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_string(TOKEN)
+                .insert_header("X-aws-ec2-metadata-token-ttl-seconds", "21600"),
+        )
         .mount(&imds)
         .await;
     for (p, body) in [("/latest/meta-data/instance-id", instance_id), ("/latest/meta-data/placement/region", REGION)] {
@@ -151,10 +159,12 @@ async fn fake_varz(running: u64, job_file: Option<PathBuf>) -> (MockServer, Arc<
 struct Watchdog {
     child: Child,
     log: PathBuf,
+    stdout: PathBuf,
 }
 
 fn watchdog(dir: &Path, aws_endpoint: &str, imds: &str, args: &[&str]) -> Watchdog {
     let log = dir.join("watchdog.log");
+    let stdout = dir.join("watchdog.stdout");
     let child = Command::new(env!("CARGO_BIN_EXE_forge-scaler"))
         .arg("agent")
         .args(["--imds-endpoint", imds, "--log-format", "json"])
@@ -168,11 +178,11 @@ fn watchdog(dir: &Path, aws_endpoint: &str, imds: &str, args: &[&str]) -> Watchd
         .env("AWS_SHARED_CREDENTIALS_FILE", dir.join("no-aws-credentials"))
         .env("RUST_LOG", "info")
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
+        .stdout(std::fs::File::create(&stdout).unwrap())
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .expect("start forge-scaler agent");
-    Watchdog { child, log }
+    Watchdog { child, log, stdout }
 }
 
 impl Watchdog {
@@ -200,6 +210,34 @@ impl Watchdog {
             .lines()
             .filter_map(|l| serde_json::from_str::<Value>(l).ok())
             .collect()
+    }
+
+    /// The EMF lines the watchdog printed on stdout.
+    fn emf(&self) -> Vec<Value> {
+        std::fs::read_to_string(&self.stdout)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|v| v.get("_aws").is_some())
+            .collect()
+    }
+
+    /// The one `leave` event, checked against its EMF line: the reason in both.
+    fn left_because(&self, reason: &str) -> Value {
+        let leaves: Vec<Value> = self.events().into_iter().filter(|e| e["event"] == "leave").collect();
+        assert_eq!(leaves.len(), 1, "one leave event; log:\n{}", self.dump());
+        assert_eq!(leaves[0]["reason"], reason, "log:\n{}", self.dump());
+        let emf = self.emf();
+        assert_eq!(emf.len(), 1, "one EMF line: {emf:?}");
+        assert_eq!(emf[0]["InstancesLeft"], 1);
+        assert_eq!(emf[0]["Reason"], reason);
+        assert_eq!(emf[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"], "ForgeScaler");
+        leaves[0].clone()
+    }
+
+    /// Uptime of the first check matching `pred`.
+    fn first_check(&self, pred: impl Fn(&Value) -> bool) -> Option<f64> {
+        self.events().into_iter().find(|e| e["event"] == "check" && pred(e)).and_then(|e| e["uptime_s"].as_f64())
     }
 
     fn saw(&self, event: &str) -> bool {
@@ -542,7 +580,7 @@ async fn at_the_floor_the_agent_is_not_even_drained() {
 // ---------- probes that fail, lifecycle, usage ----------
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_probe_failing_after_the_agent_was_ready_never_leaves() {
+async fn a_probe_failing_after_the_agent_was_ready_stays_within_the_unknown_grace() {
     let moto = Moto::start();
     let instances = moto.group("ci-probe-down", 0, 2).await;
     let imds = fake_imds(&instances[0]).await;
@@ -782,4 +820,353 @@ async fn on_a_spot_notice_a_graceful_agent_finishes_its_job_before_the_instance_
     std::fs::remove_file(&busy).unwrap(); // the job finishes
     assert_eq!(w.exits_within(Duration::from_secs(20)).await, Some(0), "log:\n{}", w.dump());
     assert_eq!(moto.desired("ci-spot-busy").await, 1);
+}
+
+// ---------- every state is bounded (issue 12) ----------
+
+/// `extra` flags, then the usual ones.
+fn with<'a>(extra: &[&'a str], usual: &[&'a str]) -> Vec<&'a str> {
+    extra.iter().chain(usual).copied().collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_probe_unknown_for_the_unknown_grace_counts_as_idle_and_the_instance_leaves() {
+    let moto = Moto::start();
+    let instances = moto.group("ci-unknown", 0, 2).await;
+    let imds = fake_imds(&instances[0]).await;
+    let (varz, running) = fake_varz(1, None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let varz_url = format!("{}/varz", varz.uri());
+    let mut w = watchdog(
+        dir.path(),
+        &moto.endpoint,
+        &imds.uri(),
+        &[
+            "--idle-timeout",
+            "1s",
+            "--boot-timeout",
+            "1h",
+            "--unknown-grace",
+            "3s",
+            "--woodpecker-varz",
+            &varz_url,
+            "--stop-cmd",
+            "true",
+        ],
+    );
+    assert!(wait_until(Duration::from_secs(20), || w.first_check(|c| c["busy"] == "Busy").is_some()).await);
+    running.store(VARZ_BROKEN, Ordering::SeqCst); // the agent hangs: the probe cannot tell, for ever
+    assert_eq!(w.exits_within(Duration::from_secs(30)).await, Some(0), "log:\n{}", w.dump());
+    assert_eq!(moto.desired("ci-unknown").await, 1);
+    assert!(!moto.instances("ci-unknown").await.contains(&instances[0]));
+    let leave = w.left_because("unknown_grace");
+    let unknown_from = w.first_check(|c| c["busy"] == "Unknown").unwrap();
+    let after = leave["uptime_s"].as_f64().unwrap() - unknown_from;
+    println!("measured: unknown -> leave after {after:.2} s (unknown-grace 3 s, checks every 200 ms)");
+    assert!(after >= 3.0, "not before the grace: {after}");
+    assert!(after < 6.0, "within a few checks of the grace: {after}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_probe_stuck_on_busy_counts_as_broken_after_max_busy_and_the_instance_leaves() {
+    let moto = Moto::start();
+    let instances = moto.group("ci-stuck-busy", 0, 2).await;
+    let imds = fake_imds(&instances[0]).await;
+    let (varz, _) = fake_varz(1, None).await; // says busy, for ever
+    let dir = tempfile::tempdir().unwrap();
+    let agent = fake_agent(dir.path());
+    let varz_url = format!("{}/varz", varz.uri());
+    let args = with(&["--max-busy", "3s"], &varz_wrapped_agent("1h", &varz_url, &agent));
+    let mut w = watchdog(dir.path(), &moto.endpoint, &imds.uri(), &args);
+    assert_eq!(w.exits_within(Duration::from_secs(30)).await, Some(0), "log:\n{}", w.dump());
+    assert_eq!(moto.desired("ci-stuck-busy").await, 1);
+    let leave = w.left_because("max_busy");
+    let busy_from = w.first_check(|c| c["busy"] == "Busy").unwrap();
+    let after = leave["uptime_s"].as_f64().unwrap() - busy_from;
+    println!("measured: busy -> leave after {after:.2} s (max-busy 3 s)");
+    assert!((3.0..6.0).contains(&after), "{after}");
+    assert!(!pid_alive(&dir.path().join("agent.pid")), "the agent was stopped before the terminate");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn after_max_jobs_the_instance_leaves_as_soon_as_it_is_idle() {
+    let moto = Moto::start();
+    let instances = moto.group("ci-max-jobs", 0, 2).await;
+    let imds = fake_imds(&instances[0]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let busy = dir.path().join("busy");
+    let probe = format!("test -f {}", busy.display());
+    let mut w = watchdog(
+        dir.path(),
+        &moto.endpoint,
+        &imds.uri(),
+        &["--idle-timeout", "1h", "--boot-timeout", "1h", "--max-jobs", "2", "--probe", &probe, "--stop-cmd", "true"],
+    );
+    let jobs_done = |w: &Watchdog| {
+        w.events().iter().filter(|e| e["event"] == "check").filter_map(|e| e["jobs_done"].as_u64()).max()
+    };
+    for job in 1..=2u64 {
+        std::fs::write(&busy, "job").unwrap();
+        assert!(
+            wait_until(Duration::from_secs(20), || w
+                .events()
+                .iter()
+                .rev()
+                .find(|e| e["event"] == "check")
+                .is_some_and(|c| c["busy"] == "Busy"))
+            .await,
+            "log:\n{}",
+            w.dump()
+        );
+        std::fs::remove_file(&busy).unwrap();
+        if job == 1 {
+            assert!(wait_until(Duration::from_secs(20), || jobs_done(&w) == Some(1)).await, "log:\n{}", w.dump());
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            assert_eq!(w.child.try_wait().unwrap(), None, "one job is not two; log:\n{}", w.dump());
+        }
+    }
+    let done = Instant::now();
+    assert_eq!(w.exits_within(Duration::from_secs(20)).await, Some(0), "log:\n{}", w.dump());
+    println!("measured: second job done -> exit {:.2} s (max-jobs 2)", done.elapsed().as_secs_f64());
+    assert_eq!(moto.desired("ci-max-jobs").await, 1);
+    let leave = w.left_because("max_jobs");
+    assert_eq!(leave["jobs_done"], 2);
+}
+
+async fn post_rebalance(imds: &MockServer) {
+    Mock::given(method("GET"))
+        .and(path("/latest/meta-data/events/recommendations/rebalance"))
+        .and(header("X-aws-ec2-metadata-token", TOKEN))
+        .respond_with(ResponseTemplate::new(200).set_body_string(r#"{"noticeTime":"2026-12-04T19:00:00Z"}"#))
+        .mount(imds)
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rebalance_recommendation_makes_an_idle_instance_leave_at_once() {
+    let moto = Moto::start();
+    let instances = moto.group("ci-rebalance", 0, 2).await;
+    let imds = fake_imds(&instances[0]).await;
+    let (varz, _) = fake_varz(0, None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let agent = fake_agent(dir.path());
+    let varz_url = format!("{}/varz", varz.uri());
+    let mut w = watchdog(dir.path(), &moto.endpoint, &imds.uri(), &varz_wrapped_agent("1h", &varz_url, &agent));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(w.child.try_wait().unwrap(), None, "idle, but its idle timeout is an hour; log:\n{}", w.dump());
+    post_rebalance(&imds).await;
+    let posted = Instant::now();
+    assert_eq!(w.exits_within(Duration::from_secs(20)).await, Some(0), "log:\n{}", w.dump());
+    println!("measured: rebalance posted -> exit {:.2} s (idle)", posted.elapsed().as_secs_f64());
+    assert!(posted.elapsed() < Duration::from_secs(5), "left within a few checks");
+    assert_eq!(moto.desired("ci-rebalance").await, 1);
+    w.left_because("rebalance");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn on_a_rebalance_recommendation_a_busy_instance_takes_no_new_job_and_leaves_when_done() {
+    let moto = Moto::start();
+    let instances = moto.group("ci-rebalance-busy", 0, 2).await;
+    let imds = fake_imds(&instances[0]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let busy = dir.path().join("busy");
+    std::fs::write(&busy, "job 9").unwrap();
+    let probe = format!("test -f {}", busy.display());
+    let agent = fake_agent(dir.path());
+    let mut w = watchdog(
+        dir.path(),
+        &moto.endpoint,
+        &imds.uri(),
+        &["--idle-timeout", "1h", "--boot-timeout", "1h", "--probe", &probe, "--wrap", "--", "sh", "-c", &agent],
+    );
+    assert!(wait_until(Duration::from_secs(20), || w.saw("check")).await, "log:\n{}", w.dump());
+    post_rebalance(&imds).await;
+    assert!(wait_until(Duration::from_secs(10), || w.saw("drain_recheck")).await, "log:\n{}", w.dump());
+    assert!(wait_until(Duration::from_secs(5), || !pid_alive(&dir.path().join("agent.pid"))).await, "drained: SIGTERM");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(w.child.try_wait().unwrap(), None, "waits for the running job; log:\n{}", w.dump());
+    assert_eq!(moto.desired("ci-rebalance-busy").await, 2);
+    assert_eq!(lines(&dir.path().join("starts")), 1, "not started again: it takes no new job");
+    std::fs::remove_file(&busy).unwrap(); // the job finishes
+    let done = Instant::now();
+    assert_eq!(w.exits_within(Duration::from_secs(20)).await, Some(0), "log:\n{}", w.dump());
+    println!("measured: job done -> exit {:.2} s (rebalance, drained)", done.elapsed().as_secs_f64());
+    assert_eq!(moto.desired("ci-rebalance-busy").await, 1);
+    w.left_because("rebalance");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_on_rebalance_ignore_a_recommendation_changes_nothing() {
+    let moto = Moto::start();
+    let instances = moto.group("ci-rebalance-ignore", 0, 2).await;
+    let imds = fake_imds(&instances[0]).await;
+    post_rebalance(&imds).await;
+    let (varz, _) = fake_varz(0, None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let agent = fake_agent(dir.path());
+    let varz_url = format!("{}/varz", varz.uri());
+    let args = with(&["--on-rebalance", "ignore"], &varz_wrapped_agent("1h", &varz_url, &agent));
+    let mut w = watchdog(dir.path(), &moto.endpoint, &imds.uri(), &args);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(w.child.try_wait().unwrap(), None, "log:\n{}", w.dump());
+    assert_eq!(moto.desired("ci-rebalance-ignore").await, 2);
+    assert_eq!(w.stop().await, Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_ready_instance_that_never_got_a_job_leaves_at_its_idle_timeout_not_its_boot_timeout() {
+    let moto = Moto::start();
+    let instances = moto.group("ci-never-used", 0, 2).await;
+    let imds = fake_imds(&instances[0]).await;
+    let (varz, _) = fake_varz(0, None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let varz_url = format!("{}/varz", varz.uri());
+    let mut w = watchdog(
+        dir.path(),
+        &moto.endpoint,
+        &imds.uri(),
+        &["--idle-timeout", "2s", "--boot-timeout", "1h", "--woodpecker-varz", &varz_url, "--stop-cmd", "true"],
+    );
+    assert_eq!(w.exits_within(Duration::from_secs(30)).await, Some(0), "log:\n{}", w.dump());
+    assert_eq!(moto.desired("ci-never-used").await, 1);
+    let leave = w.left_because("no_job_since_boot");
+    let ready = w.first_check(|c| c["agent_ready"] == true).unwrap();
+    let after = leave["uptime_s"].as_f64().unwrap() - ready;
+    println!("measured: ready -> leave after {after:.2} s (idle-timeout 2 s, boot-timeout 1 h)");
+    assert!((2.0..5.0).contains(&after), "{after}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn at_min_size_an_instance_whose_probe_stays_unknown_stays() {
+    let moto = Moto::start();
+    let instances = moto.group("ci-unknown-floor", 1, 1).await;
+    let imds = fake_imds(&instances[0]).await;
+    let (varz, running) = fake_varz(1, None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let varz_url = format!("{}/varz", varz.uri());
+    let mut w = watchdog(
+        dir.path(),
+        &moto.endpoint,
+        &imds.uri(),
+        &[
+            "--idle-timeout",
+            "1s",
+            "--boot-timeout",
+            "1h",
+            "--unknown-grace",
+            "1s",
+            "--woodpecker-varz",
+            &varz_url,
+            "--stop-cmd",
+            "true",
+        ],
+    );
+    assert!(wait_until(Duration::from_secs(20), || w.first_check(|c| c["busy"] == "Busy").is_some()).await);
+    running.store(VARZ_BROKEN, Ordering::SeqCst);
+    assert!(wait_until(Duration::from_secs(20), || w.saw("stay_at_min_size")).await, "log:\n{}", w.dump());
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(w.child.try_wait().unwrap(), None, "log:\n{}", w.dump());
+    assert_eq!(moto.desired("ci-unknown-floor").await, 1);
+    assert!(moto.instances("ci-unknown-floor").await.contains(&instances[0]));
+    assert!(!w.saw("leave"));
+    let stay = w.events().into_iter().find(|e| e["event"] == "stay_at_min_size").unwrap();
+    assert_eq!(stay["reason"], "UnknownGrace", "it would have left for the unknown grace");
+    assert_eq!(w.stop().await, Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_heartbeat_tag_is_kept_fresh_while_running_and_removed_when_the_instance_leaves() {
+    let moto = Moto::start();
+    let instances = moto.group("ci-heartbeat", 0, 2).await;
+    let me = instances[0].clone();
+    let key = forge_scaler::agent::heartbeat_tag(&me);
+    assert_eq!(key, format!("forge-scaler:heartbeat:{me}"));
+    let imds = fake_imds(&me).await;
+    let (varz, running) = fake_varz(1, None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let varz_url = format!("{}/varz", varz.uri());
+    let mut w = watchdog(
+        dir.path(),
+        &moto.endpoint,
+        &imds.uri(),
+        &[
+            "--idle-timeout",
+            "1s",
+            "--boot-timeout",
+            "1h",
+            "--heartbeat-interval",
+            "1s",
+            "--woodpecker-varz",
+            &varz_url,
+            "--stop-cmd",
+            "true",
+        ],
+    );
+    let mut beats = std::collections::BTreeSet::new();
+    let started = Instant::now();
+    while beats.len() < 2 && started.elapsed() < Duration::from_secs(20) {
+        if let Some(value) = moto.tags("ci-heartbeat").await.get(&key) {
+            let at = chrono::DateTime::parse_from_rfc3339(value).expect("RFC 3339");
+            assert!(value.ends_with('Z') && !value.contains('.'), "UTC to the second: {value}");
+            assert!((chrono::Utc::now() - at.with_timezone(&chrono::Utc)).num_seconds().abs() < 30);
+            beats.insert(value.clone());
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert!(beats.len() >= 2, "the tag is rewritten every second: {beats:?}; log:\n{}", w.dump());
+    running.store(0, Ordering::SeqCst); // the job ends: idle, then the instance leaves
+    assert_eq!(w.exits_within(Duration::from_secs(20)).await, Some(0), "log:\n{}", w.dump());
+    assert!(!moto.tags("ci-heartbeat").await.contains_key(&key), "removed when leaving");
+    assert!(!w.saw("heartbeat_failed"), "log:\n{}", w.dump());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_heartbeat_is_logged_once_and_the_watchdog_works_on() {
+    // The stub answers Describe* but not CreateOrUpdateTags/DeleteTags (like an instance
+    // role without the permission): the instance still leaves.
+    let stub = stub_autoscaling("i-0feedc0de0000003", "ci-no-tags", 0, 2).await;
+    Mock::given(method("POST"))
+        .and(body_string_contains("Action=TerminateInstanceInAutoScalingGroup"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(
+            r#"<TerminateInstanceInAutoScalingGroupResponse xmlns="http://autoscaling.amazonaws.com/doc/2011-01-01/"><TerminateInstanceInAutoScalingGroupResult><Activity><ActivityId>a-1</ActivityId><AutoScalingGroupName>ci-no-tags</AutoScalingGroupName><Cause>test</Cause><StartTime>2026-12-04T18:00:00Z</StartTime><StatusCode>InProgress</StatusCode><Progress>0</Progress></Activity></TerminateInstanceInAutoScalingGroupResult><ResponseMetadata><RequestId>r-1</RequestId></ResponseMetadata></TerminateInstanceInAutoScalingGroupResponse>"#,
+            "text/xml",
+        ))
+        .with_priority(1)
+        .mount(&stub)
+        .await;
+    Mock::given(method("POST"))
+        .and(body_string_contains("Tags"))
+        .respond_with(ResponseTemplate::new(403).set_body_raw(
+            r#"<ErrorResponse xmlns="http://autoscaling.amazonaws.com/doc/2011-01-01/"><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>User is not authorized to perform: autoscaling:CreateOrUpdateTags</Message></Error><RequestId>r-2</RequestId></ErrorResponse>"#,
+            "text/xml",
+        ))
+        .with_priority(1)
+        .mount(&stub)
+        .await;
+    let imds = fake_imds("i-0feedc0de0000003").await;
+    let (varz, _) = fake_varz(0, None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let varz_url = format!("{}/varz", varz.uri());
+    let mut w = watchdog(
+        dir.path(),
+        &stub.uri(),
+        &imds.uri(),
+        &[
+            "--idle-timeout",
+            "2s",
+            "--boot-timeout",
+            "2s",
+            "--heartbeat-interval",
+            "300ms",
+            "--woodpecker-varz",
+            &varz_url,
+            "--stop-cmd",
+            "true",
+        ],
+    );
+    assert_eq!(w.exits_within(Duration::from_secs(30)).await, Some(0), "log:\n{}", w.dump());
+    assert!(requests_with(&stub, "Action=CreateOrUpdateTags").await >= 3, "kept trying at each interval");
+    let warnings = w.events().into_iter().filter(|e| e["event"] == "heartbeat_failed").count();
+    assert_eq!(warnings, 1, "logged once; log:\n{}", w.dump());
+    w.left_because("no_job_since_boot");
 }

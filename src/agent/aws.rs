@@ -1,6 +1,6 @@
 //! The Auto Scaling calls the instance makes about itself: which group it is in
 //! (DescribeAutoScalingInstances), the group's sizes and tags (DescribeAutoScalingGroups),
-//! and leaving with `TerminateInstanceInAutoScalingGroup(ShouldDecrementDesiredCapacity=true)`.
+//! its heartbeat tag (CreateOrUpdateTags, DeleteTags), and leaving with `TerminateInstanceInAutoScalingGroup(ShouldDecrementDesiredCapacity=true)`.
 //! It never terminates without decrementing and never marks the instance unhealthy. SDK types
 //! stay in this module.
 
@@ -89,6 +89,32 @@ impl Asg {
             desired: size(found.desired_capacity()),
             tags,
         })
+    }
+
+    /// Creates or updates one tag on `group`, not propagated to new instances.
+    pub async fn put_tag(&self, group: &str, key: &str, value: &str) -> Result<(), AsgError> {
+        const OP: &str = "CreateOrUpdateTags";
+        let tag = aws_sdk_autoscaling::types::Tag::builder()
+            .resource_id(group)
+            .resource_type("auto-scaling-group")
+            .key(key)
+            .value(value)
+            .propagate_at_launch(false)
+            .build();
+        self.client.create_or_update_tags().tags(tag).send().await.map_err(|e| classify(OP, group, e))?;
+        Ok(())
+    }
+
+    /// Deletes one tag from `group` (absent already: fine).
+    pub async fn delete_tag(&self, group: &str, key: &str) -> Result<(), AsgError> {
+        const OP: &str = "DeleteTags";
+        let tag = aws_sdk_autoscaling::types::Tag::builder()
+            .resource_id(group)
+            .resource_type("auto-scaling-group")
+            .key(key)
+            .build();
+        self.client.delete_tags().tags(tag).send().await.map_err(|e| classify(OP, group, e))?;
+        Ok(())
     }
 
     /// Terminates this instance and lowers the group's desired capacity by one, atomically.

@@ -2,10 +2,12 @@
 //! DescribeAutoScalingInstances), and at each check reads the clock, the group's tags, the
 //! probes, the supervised agent and the interruption notices, asks `idle::decide`, logs one
 //! event, and when told to leave drains the agent, re-checks busy, and terminates the instance
-//! with decrement. It holds no decision rules of its own beyond the drain protocol.
+//! with decrement (the drain's rules are `drain::may_stop` and `drain::after_recheck`). While
+//! it runs it keeps the group tag [`super::heartbeat_tag`] fresh for `forge-scaler doctor`,
+//! and each exit logs one `leave` event and writes one `InstancesLeft` EMF line to stdout.
 
 use super::aws::{Asg, AsgError, GroupView};
-use super::drain::{AgentControl, ControlError, ControlSpec, StopSignal};
+use super::drain::{after_recheck, may_stop, AfterRecheck, AgentControl, ControlError, ControlSpec};
 use super::idle::{decide, Busy, IdleConfig, Leave, Look, Memory, Verdict};
 use super::imds::{Identity, Imds};
 use super::probe::{combine, ProbeSpec, Prober, Reading};
@@ -35,6 +37,8 @@ pub struct WatchdogSettings {
     /// Least time between two DescribeAutoScalingGroups reads (zero: every check). The group
     /// is always read afresh before leaving.
     pub group_read_interval: Duration,
+    /// Time between writes of the heartbeat tag (zero: no heartbeat).
+    pub heartbeat_interval: Duration,
 }
 
 /// How the watchdog ended.
@@ -101,7 +105,8 @@ impl Watchdog {
     fn start(settings: WatchdogSettings) -> Result<Self, WatchdogError> {
         let control = AgentControl::start(settings.control.clone())?;
         let prober = Prober::new(settings.probes.clone(), settings.probe_timeout);
-        let imds = Imds::new(&settings.imds_endpoint, settings.probe_timeout);
+        let imds = Imds::new(&settings.imds_endpoint, settings.probe_timeout)
+            .map_err(|e| WatchdogError::Settings(e.to_string()))?;
         if !control.can_stop() {
             tracing::warn!(
                 event = "no_stop_method",
@@ -152,6 +157,21 @@ impl Watchdog {
         };
         tracing::info!(event = "identity", instance = %identity.instance_id, region = %identity.region, group = %group);
 
+        let mut heartbeat = Heartbeat::new(self.settings.heartbeat_interval, &identity.instance_id, &group);
+        let result = self.watch(&identity, &asg, &group, &mut heartbeat, shutdown).await;
+        heartbeat.remove(&asg, self.settings.probe_timeout).await;
+        result
+    }
+
+    /// The checks, until the instance leaves or the watchdog is stopped.
+    async fn watch(
+        &mut self,
+        identity: &Identity,
+        asg: &Asg,
+        group: &str,
+        heartbeat: &mut Heartbeat,
+        mut shutdown: Shutdown,
+    ) -> Result<Outcome, WatchdogError> {
         let mut memory = Memory::booted(Duration::ZERO);
         let mut view: Option<GroupView> = None;
         let mut retry = self.settings.retry_initial;
@@ -161,27 +181,33 @@ impl Watchdog {
             let now = self.now();
             let read_due = last_read.is_none_or(|at| now.saturating_sub(at) >= self.settings.group_read_interval);
             if read_due {
-                read_group(&asg, &group, &mut view).await;
+                read_group(asg, group, &mut view).await;
                 last_read = Some(now);
             }
-            let mut check = self.look(view.as_ref(), memory.was_ready).await?;
+            let mut check = self.look(view.as_ref(), memory.was_ready()).await?;
             let (mut next, mut verdict) = decide(&check.config, memory, check.look, now);
             if matches!(verdict, Verdict::Leave(_)) && !read_due {
                 // Sizes and timeouts as they are now, not as last read.
-                read_group(&asg, &group, &mut view).await;
+                read_group(asg, group, &mut view).await;
                 last_read = Some(now);
                 check.config = self.config_from(view.as_ref());
                 (next, verdict) = decide(&check.config, memory, check.look, now);
             }
             memory = next;
-            log_check(&identity, &group, view.as_ref(), &check, &memory, verdict, now);
+            log_check(identity, group, view.as_ref(), &check, &memory, verdict, now);
+            if memory.was_ready() {
+                heartbeat.beat(asg, now, self.settings.probe_timeout).await;
+            }
 
             if let Verdict::Leave(reason) = verdict {
                 if now < not_before && reason != Leave::Interrupted {
                     tracing::info!(event = "leave_deferred", retry_in_s = (not_before - now).as_secs_f64());
                 } else {
-                    match self.leave(reason, &identity, &asg, view.as_ref(), &check, &mut memory).await? {
-                        LeaveResult::Done(outcome) => return Ok(outcome),
+                    match self.leave(reason, identity, asg, view.as_ref(), &check, &mut memory).await? {
+                        LeaveResult::Done(outcome) => {
+                            report_leave(identity, group, reason, &memory, self.now());
+                            return Ok(outcome);
+                        }
                         LeaveResult::Stayed { refused } => {
                             if refused {
                                 not_before = self.now() + retry;
@@ -231,6 +257,11 @@ impl Watchdog {
             None
         });
         let lifecycle_terminated = lifecycle.as_deref() == Some("Terminated");
+        let rebalance = self.settings.idle.leave_on_rebalance
+            && self.imds.rebalance_recommendation().await.unwrap_or_else(|e| {
+                tracing::warn!(event = "imds_failed", error = %e);
+                false
+            });
         let readings = self.prober.read_all().await;
         let mut busy = if readings.is_empty() { Busy::Unknown } else { combine(&readings) };
         let probes_answer = readings.is_empty() || busy != Busy::Unknown;
@@ -242,8 +273,13 @@ impl Watchdog {
         if busy == Busy::Unknown && !agent_ready && !was_ready && (!readings.is_empty() || start_failed) {
             busy = Busy::Idle;
         }
-        let look =
-            Look { busy, agent_ready, agent_exited: exited.is_some(), interrupted: spot || lifecycle_terminated };
+        let look = Look {
+            busy,
+            agent_ready,
+            agent_exited: exited.is_some(),
+            interrupted: spot || lifecycle_terminated,
+            rebalance,
+        };
         Ok(Check { look, readings, lifecycle_terminated, config: self.config_from(view) })
     }
 
@@ -279,10 +315,12 @@ impl Watchdog {
             self.undrain().await;
             return Ok(LeaveResult::Stayed { refused: true });
         }
+        let decided_on = check.look.busy;
         let mut stopped = reason == Leave::AgentExited;
         if !stopped && self.control.can_stop() {
-            if self.control.spec().stop_signal == StopSignal::Kill && !interrupted && check.look.busy != Busy::Idle {
-                // Woodpecker cancels work when killed: only with zero running workflows.
+            if !may_stop(self.control.spec().stop_signal, reason, decided_on) {
+                // Woodpecker cancels work when killed: wait for zero running workflows.
+                tracing::info!(event = "drain_waits_for_idle", reason = reason.name());
                 return Ok(LeaveResult::Stayed { refused: false });
             }
             match self.control.stop().await {
@@ -307,18 +345,22 @@ impl Watchdog {
             })
             .collect();
         let busy = if recheck.is_empty() { Busy::Idle } else { combine(&recheck) };
-        tracing::info!(event = "drain_recheck", reason = ?reason, busy = ?busy, readings = ?recheck);
-        if busy != Busy::Idle {
-            if busy == Busy::Busy {
-                memory.last_busy = Some(self.now());
-            }
-            if interrupted {
-                // The instance is going away anyway: keep the agent from taking more jobs.
+        let next = after_recheck(reason, decided_on, busy);
+        tracing::info!(event = "drain_recheck", reason = ?reason, busy = ?busy, readings = ?recheck, next = ?next);
+        if busy == Busy::Busy && next != AfterRecheck::Terminate {
+            let now = self.now();
+            memory.last_busy = Some(now);
+            memory.busy_since.get_or_insert(now);
+        }
+        match next {
+            AfterRecheck::Terminate => {}
+            // The instance is going away anyway: keep the agent from taking more jobs.
+            AfterRecheck::StayDrained => return Ok(LeaveResult::Stayed { refused: false }),
+            AfterRecheck::Undrain => {
+                tracing::info!(event = "drain_aborted", reason = ?reason, busy = ?busy);
+                self.undrain().await;
                 return Ok(LeaveResult::Stayed { refused: false });
             }
-            tracing::info!(event = "drain_aborted", reason = ?reason, busy = ?busy);
-            self.undrain().await;
-            return Ok(LeaveResult::Stayed { refused: false });
         }
         if check.lifecycle_terminated {
             tracing::info!(event = "terminated_by_group", instance = %identity.instance_id);
@@ -331,14 +373,14 @@ impl Watchdog {
             }
             Err(e @ AsgError::AtMinSize { .. }) => {
                 tracing::info!(event = "stay_at_min_size", reason = ?reason, error = %e);
-                if !interrupted {
+                if !reason.keeps_draining() {
                     self.undrain().await;
                 }
                 Ok(LeaveResult::Stayed { refused: true })
             }
             Err(e) => {
                 tracing::warn!(event = "terminate_failed", reason = ?reason, error = %e);
-                if !interrupted {
+                if !reason.keeps_draining() {
                     self.undrain().await;
                 }
                 Ok(LeaveResult::Stayed { refused: true })
@@ -414,10 +456,82 @@ fn log_check(
         idle_timeout = %humantime::format_duration(check.config.idle_timeout),
         boot_timeout = %humantime::format_duration(check.config.boot_timeout),
         last_busy_s = memory.last_busy.map(|d| d.as_secs_f64()),
+        rebalance = check.look.rebalance,
+        busy_since_s = memory.busy_since.map(|d| d.as_secs_f64()),
+        unknown_since_s = memory.unknown_since.map(|d| d.as_secs_f64()),
+        jobs_done = memory.jobs_done,
         group_min = view.map(|v| v.min),
         group_desired = view.map(|v| v.desired),
         verdict = verdict_name,
         reason = reason.map(|r| format!("{r:?}")),
         leave_in_s,
     );
+}
+
+/// The one `leave` event and `InstancesLeft` metric of an instance that is leaving.
+fn report_leave(identity: &Identity, group: &str, reason: Leave, memory: &Memory, now: Duration) {
+    tracing::info!(
+        event = "leave",
+        reason = reason.name(),
+        instance = %identity.instance_id,
+        group = %group,
+        uptime_s = now.as_secs_f64(),
+        jobs_done = memory.jobs_done,
+    );
+    println!("{}", crate::metrics::instance_left_line(group, reason.name(), chrono::Utc::now()));
+}
+
+/// The heartbeat tag of this instance on its group: written when the agent is first ready and
+/// then every interval, removed when the watchdog ends. Failures (AccessDenied, the group's
+/// 50-tag limit) are logged once and change nothing else.
+struct Heartbeat {
+    interval: Duration,
+    key: String,
+    group: String,
+    last_write: Option<Duration>,
+    warned: bool,
+}
+
+impl Heartbeat {
+    fn new(interval: Duration, instance_id: &str, group: &str) -> Self {
+        Heartbeat {
+            interval,
+            key: super::heartbeat_tag(instance_id),
+            group: group.to_string(),
+            last_write: None,
+            warned: false,
+        }
+    }
+
+    async fn beat(&mut self, asg: &Asg, now: Duration, deadline: Duration) {
+        if self.interval.is_zero() || self.last_write.is_some_and(|at| now.saturating_sub(at) < self.interval) {
+            return;
+        }
+        self.last_write = Some(now);
+        let value = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let written = tokio::time::timeout(deadline, asg.put_tag(&self.group, &self.key, &value)).await;
+        match written {
+            Ok(Ok(())) => tracing::debug!(event = "heartbeat", tag = %self.key, at = %value),
+            Ok(Err(e)) => self.warn_once(&e),
+            Err(_) => self.warn_once(&format!("CreateOrUpdateTags timed out after {deadline:?}")),
+        }
+    }
+
+    async fn remove(&mut self, asg: &Asg, deadline: Duration) {
+        if self.interval.is_zero() {
+            return;
+        }
+        match tokio::time::timeout(deadline, asg.delete_tag(&self.group, &self.key)).await {
+            Ok(Ok(())) => tracing::info!(event = "heartbeat_removed", tag = %self.key),
+            Ok(Err(e)) => self.warn_once(&e),
+            Err(_) => self.warn_once(&format!("DeleteTags timed out after {deadline:?}")),
+        }
+    }
+
+    fn warn_once(&mut self, error: &dyn std::fmt::Display) {
+        if !self.warned {
+            self.warned = true;
+            tracing::warn!(event = "heartbeat_failed", tag = %self.key, error = %error, "the heartbeat is off; the watchdog works on");
+        }
+    }
 }

@@ -1,20 +1,29 @@
-//! The EC2 instance metadata service (IMDSv2) as the watchdog needs it: a session token
-//! (PUT with a TTL header), the instance id and region, the spot interruption notice and
-//! the Auto Scaling target lifecycle state. Wire details stay here; it decides nothing.
+//! The EC2 instance metadata service (IMDSv2) as the watchdog needs it: the instance id and
+//! region, the spot interruption notice, the rebalance recommendation and the Auto Scaling
+//! target lifecycle state. The session token (PUT with a TTL, cached, renewed before expiry)
+//! and the retries are `aws_config::imds::Client`'s: this module names the paths, reads
+//! "404 = none", turns the SDK's errors into ours, and adds the one thing the SDK does not do:
+//! a token the service refuses (401 before its TTL, e.g. revoked) is dropped. The SDK retries
+//! a 401 with the same cached token (tested: `a_token_refused_with_401_is_replaced_by_a_fresh_one`
+//! fails without the rebuild), so on a 401 the client is rebuilt, which fetches a new token,
+//! and the read is tried once more. It decides nothing.
+//!
+//! The SDK client costs nothing measurable here: `aws-config` is already linked (the default
+//! credentials chain carries the same client), and a check makes three metadata reads every
+//! `--check-interval` (15 s).
 
-use std::time::{Duration, Instant};
-use tokio::sync::Mutex;
+use aws_config::imds::client::error::ImdsError as SdkImdsError;
+use aws_config::imds::Client;
+use std::time::Duration;
 use url::Url;
 
 /// The standard IMDS address (and the SDK's default for `AWS_EC2_METADATA_SERVICE_ENDPOINT`).
 pub const DEFAULT_ENDPOINT: &str = "http://169.254.169.254";
 
-const TOKEN_PATH: &str = "/latest/api/token";
-const TOKEN_TTL_HEADER: &str = "X-aws-ec2-metadata-token-ttl-seconds";
-const TOKEN_HEADER: &str = "X-aws-ec2-metadata-token";
-/// Session tokens live 6 hours; renewed a minute early.
+/// Session tokens live 6 hours (the SDK renews them before they expire).
 const TOKEN_TTL: Duration = Duration::from_secs(6 * 3600);
-const TOKEN_RENEW_EARLY: Duration = Duration::from_secs(60);
+/// One attempt plus one retry (a 401 from an expired or revoked token, a 5xx).
+const ATTEMPTS: u32 = 2;
 
 /// Who this instance is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,27 +41,41 @@ pub enum ImdsError {
     Status { path: String, status: u16 },
     #[error("instance metadata {path}: unexpected answer {answer:?}")]
     Malformed { path: String, answer: String },
+    #[error("instance metadata endpoint {endpoint}: {message}")]
+    Endpoint { endpoint: String, message: String },
 }
 
-/// An IMDSv2 client with a cached session token.
+/// An IMDSv2 client.
 #[derive(Debug)]
 pub struct Imds {
     endpoint: Url,
-    http: reqwest::Client,
-    token: Mutex<Option<(String, Instant)>>,
+    timeout: Duration,
+    client: std::sync::Mutex<Client>,
 }
 
 impl Imds {
-    /// A client for `endpoint` (e.g. `http://169.254.169.254`); each request times out after
-    /// `timeout`.
-    pub fn new(endpoint: &Url, timeout: Duration) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
+    /// A client for `endpoint` (e.g. `http://169.254.169.254`); each attempt times out after
+    /// `timeout`, a whole request (token and retry included) after three times that.
+    pub fn new(endpoint: &Url, timeout: Duration) -> Result<Self, ImdsError> {
+        let client = Self::build(endpoint, timeout)?;
+        Ok(Imds { endpoint: endpoint.clone(), timeout, client: std::sync::Mutex::new(client) })
+    }
+
+    fn build(endpoint: &Url, timeout: Duration) -> Result<Client, ImdsError> {
+        Ok(Client::builder()
+            .endpoint(endpoint.as_str())
+            .map_err(|e| ImdsError::Endpoint { endpoint: endpoint.to_string(), message: e.to_string() })?
+            .token_ttl(TOKEN_TTL)
+            .max_attempts(ATTEMPTS)
             .connect_timeout(timeout)
-            .no_proxy()
-            .build()
-            .unwrap_or_else(|_| reqwest::Client::new());
-        Imds { endpoint: endpoint.clone(), http, token: Mutex::new(None) }
+            .read_timeout(timeout)
+            .operation_attempt_timeout(timeout)
+            .operation_timeout(timeout * 3)
+            .build())
+    }
+
+    fn client(&self) -> Client {
+        self.client.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
     }
 
     /// The endpoint from `AWS_EC2_METADATA_SERVICE_ENDPOINT` when set, else the standard one.
@@ -76,6 +99,11 @@ impl Imds {
         Ok(self.get("/latest/meta-data/spot/instance-action").await?.is_some())
     }
 
+    /// True when EC2 posts a rebalance recommendation (the path answers 200; 404 means none).
+    pub async fn rebalance_recommendation(&self) -> Result<bool, ImdsError> {
+        Ok(self.get("/latest/meta-data/events/recommendations/rebalance").await?.is_some())
+    }
+
     /// The Auto Scaling target lifecycle state (`InService`, `Terminated`, `Warmed:Stopped`,
     /// ...), None when the instance has none (404).
     pub async fn target_lifecycle_state(&self) -> Result<Option<String>, ImdsError> {
@@ -90,76 +118,48 @@ impl Imds {
         }
     }
 
-    /// GET `path` with a session token; 404 -> None. A 401 (expired or revoked token) gets
-    /// one retry with a fresh token.
+    /// GET `path`; 404 -> None; a 401 once more with a fresh token.
     async fn get(&self, path: &str) -> Result<Option<String>, ImdsError> {
-        for attempt in 0..2 {
-            let token = self.token(attempt > 0).await?;
-            let url = self.url(path)?;
-            let response =
-                self.http.get(url).header(TOKEN_HEADER, token).send().await.map_err(|e| unreachable(path, &e))?;
-            let status = response.status().as_u16();
-            match status {
-                200 => {
-                    let text = response.text().await.map_err(|e| unreachable(path, &e))?;
-                    return Ok(Some(text.trim().to_string()));
-                }
-                404 => return Ok(None),
-                401 if attempt == 0 => continue,
-                _ => return Err(ImdsError::Status { path: path.into(), status }),
+        match self.get_once(path).await {
+            Err(ImdsError::Status { status: 401, .. }) => {
+                let fresh = Self::build(&self.endpoint, self.timeout)?;
+                *self.client.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = fresh;
+                self.get_once(path).await
             }
+            other => other,
         }
-        Err(ImdsError::Status { path: path.into(), status: 401 })
     }
 
-    async fn token(&self, renew: bool) -> Result<String, ImdsError> {
-        let mut cached = self.token.lock().await;
-        if let Some((token, expires)) = cached.as_ref() {
-            if !renew && Instant::now() + TOKEN_RENEW_EARLY < *expires {
-                return Ok(token.clone());
-            }
+    async fn get_once(&self, path: &str) -> Result<Option<String>, ImdsError> {
+        match self.client().get(path).await {
+            Ok(value) => Ok(Some(value.as_ref().trim().to_string())),
+            Err(SdkImdsError::ErrorResponse(response)) => match response.response().status().as_u16() {
+                404 => Ok(None),
+                status => Err(ImdsError::Status { path: path.into(), status }),
+            },
+            Err(e) => Err(ImdsError::Unreachable { path: path.into(), message: chain(&e) }),
         }
-        let url = self.url(TOKEN_PATH)?;
-        let response = self
-            .http
-            .put(url)
-            .header(TOKEN_TTL_HEADER, TOKEN_TTL.as_secs().to_string())
-            .send()
-            .await
-            .map_err(|e| unreachable(TOKEN_PATH, &e))?;
-        let status = response.status().as_u16();
-        if status != 200 {
-            return Err(ImdsError::Status { path: TOKEN_PATH.into(), status });
-        }
-        let token = response.text().await.map_err(|e| unreachable(TOKEN_PATH, &e))?.trim().to_string();
-        if token.is_empty() {
-            return Err(ImdsError::Malformed { path: TOKEN_PATH.into(), answer: String::new() });
-        }
-        *cached = Some((token.clone(), Instant::now() + TOKEN_TTL));
-        Ok(token)
-    }
-
-    fn url(&self, path: &str) -> Result<Url, ImdsError> {
-        self.endpoint
-            .join(path)
-            .map_err(|e| ImdsError::Unreachable { path: path.into(), message: format!("bad endpoint: {e}") })
     }
 }
 
-fn unreachable(path: &str, e: &reqwest::Error) -> ImdsError {
+fn chain(e: &dyn std::error::Error) -> String {
     let mut message = e.to_string();
-    let mut source = std::error::Error::source(e);
+    let mut source = e.source();
     while let Some(cause) = source {
         message = format!("{message}: {cause}");
         source = cause.source();
     }
-    ImdsError::Unreachable { path: path.into(), message }
+    message
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use wiremock::matchers::{header, header_exists, method, path};
+
+    const TOKEN_PATH: &str = "/latest/api/token";
+    const TOKEN_TTL_HEADER: &str = "X-aws-ec2-metadata-token-ttl-seconds";
+    const TOKEN_HEADER: &str = "X-aws-ec2-metadata-token";
     use wiremock::{Mock, MockServer, ResponseTemplate};
 
     async fn fake_imds() -> MockServer {
@@ -167,7 +167,7 @@ mod tests {
         Mock::given(method("PUT"))
             .and(path(TOKEN_PATH))
             .and(header_exists(TOKEN_TTL_HEADER))
-            .respond_with(ResponseTemplate::new(200).set_body_string("tok-1"))
+            .respond_with(ResponseTemplate::new(200).set_body_string("tok-1").insert_header(TOKEN_TTL_HEADER, "21600"))
             .mount(&server)
             .await;
         for (p, body) in
@@ -184,7 +184,7 @@ mod tests {
     }
 
     fn client(server: &MockServer) -> Imds {
-        Imds::new(&Url::parse(&server.uri()).unwrap(), Duration::from_secs(2))
+        Imds::new(&Url::parse(&server.uri()).unwrap(), Duration::from_secs(2)).unwrap()
     }
 
     #[tokio::test]
@@ -223,15 +223,46 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         drop(listener);
-        let imds = Imds::new(&Url::parse(&format!("http://127.0.0.1:{port}")).unwrap(), Duration::from_millis(500));
+        let imds =
+            Imds::new(&Url::parse(&format!("http://127.0.0.1:{port}")).unwrap(), Duration::from_millis(500)).unwrap();
         assert!(matches!(imds.identity().await, Err(ImdsError::Unreachable { .. })));
         assert!(imds.spot_interruption().await.is_err());
     }
 
     #[tokio::test]
+    async fn a_token_refused_with_401_is_replaced_by_a_fresh_one() {
+        let server = MockServer::start().await;
+        for token in ["tok-old", "tok-new"] {
+            Mock::given(method("PUT"))
+                .and(path(TOKEN_PATH))
+                .respond_with(
+                    ResponseTemplate::new(200).set_body_string(token).insert_header(TOKEN_TTL_HEADER, "21600"),
+                )
+                .up_to_n_times(1)
+                .mount(&server)
+                .await;
+        }
+        Mock::given(method("GET"))
+            .and(header(TOKEN_HEADER, "tok-old"))
+            .respond_with(ResponseTemplate::new(401))
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/latest/meta-data/autoscaling/target-lifecycle-state"))
+            .and(header(TOKEN_HEADER, "tok-new"))
+            .respond_with(ResponseTemplate::new(200).set_body_string("InService"))
+            .mount(&server)
+            .await;
+        assert_eq!(client(&server).target_lifecycle_state().await.unwrap().as_deref(), Some("InService"));
+    }
+
+    #[tokio::test]
     async fn a_bad_instance_id_is_rejected() {
         let server = MockServer::start().await;
-        Mock::given(method("PUT")).respond_with(ResponseTemplate::new(200).set_body_string("t")).mount(&server).await;
+        Mock::given(method("PUT"))
+            .respond_with(ResponseTemplate::new(200).set_body_string("t").insert_header(TOKEN_TTL_HEADER, "21600"))
+            .mount(&server)
+            .await;
         Mock::given(method("GET"))
             .respond_with(ResponseTemplate::new(200).set_body_string("<html>captive portal</html>"))
             .mount(&server)

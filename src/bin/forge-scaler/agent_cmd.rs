@@ -25,13 +25,33 @@ pub struct AgentArgs {
     /// Idle time before leaving, unless the group's tag forge-scaler:idle-timeout says otherwise.
     #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = duration)]
     idle_timeout: Duration,
-    /// An instance that ran no job waits at least this long; an agent never ready by then
-    /// leaves (tag forge-scaler:boot-timeout overrides).
+    /// An agent never ready by this time after boot leaves (tag forge-scaler:boot-timeout
+    /// overrides). Once ready, the idle timeout runs, also before the first job.
     #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = duration)]
     boot_timeout: Duration,
-    /// Leave once this old, as soon as idle.
+    /// Hard cap on age: leave once this old, as soon as idle or unknown (also while the probe
+    /// keeps failing).
     #[arg(long, value_name = "DURATION", value_parser = duration)]
     max_lifetime: Option<Duration>,
+    /// The probe unable to tell busy from idle this long in a row counts as idle (a broken
+    /// agent serves no jobs): the instance leaves once its idle timeout also ran out.
+    #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = duration)]
+    unknown_grace: Duration,
+    /// Busy this long without one idle reading counts as a broken probe: the instance
+    /// leaves (a job running longer is lost; set it above your longest job timeout).
+    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = duration)]
+    max_busy: Duration,
+    /// Leave after this many jobs, as soon as idle (0: no limit). Jobs are busy-to-idle
+    /// changes the checks see.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    max_jobs: u32,
+    /// On an EC2 rebalance recommendation: leave (idle: at once; busy: take no new job and
+    /// leave when done) or ignore it.
+    #[arg(long, value_enum, default_value = "leave")]
+    on_rebalance: RebalanceArg,
+    /// Time between writes of the group tag forge-scaler:heartbeat:<instance-id> (0s: none).
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = duration)]
+    heartbeat_interval: Duration,
     /// Billing period of hourly-billed machines: leave only in its last --billing-margin.
     #[arg(long, value_name = "DURATION", value_parser = duration)]
     billing_period: Option<Duration>,
@@ -99,6 +119,12 @@ pub struct AgentArgs {
     command: Vec<String>,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum RebalanceArg {
+    Leave,
+    Ignore,
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum SignalArg {
     Term,
@@ -141,6 +167,9 @@ impl AgentArgs {
         if self.check_interval.is_zero() {
             return Err("--check-interval must be above zero".into());
         }
+        if self.max_busy.is_zero() {
+            return Err("--max-busy must be above zero (it bounds how long a busy reading is believed)".into());
+        }
         let stop_signal = match self.stop_signal {
             Some(SignalArg::Term) => StopSignal::Term,
             Some(SignalArg::Quit) => StopSignal::Quit,
@@ -157,6 +186,10 @@ impl AgentArgs {
                 max_lifetime: self.max_lifetime,
                 billing_period: self.billing_period,
                 billing_margin: self.billing_margin,
+                unknown_grace: self.unknown_grace,
+                max_busy: self.max_busy,
+                max_jobs: self.max_jobs,
+                leave_on_rebalance: self.on_rebalance == RebalanceArg::Leave,
             },
             probes,
             probe_timeout: self.probe_timeout,
@@ -170,6 +203,7 @@ impl AgentArgs {
             retry_initial: self.retry_initial,
             retry_max: self.retry_max.max(self.retry_initial),
             group_read_interval: self.group_read_interval,
+            heartbeat_interval: self.heartbeat_interval,
         })
     }
 }
