@@ -69,12 +69,18 @@ impl ConfigSource {
 
 /// How long one AWS operation may take, retries included, and one attempt of it: every
 /// AWS call is bounded, so a hung endpoint costs a tick seconds, not the Lambda's minute.
-pub const AWS_OPERATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// Shorter than the tick's apply budget, so a write that hangs is reported by its own
+/// operation and cause, not by the budget.
+pub const AWS_OPERATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(8);
 pub const AWS_ATTEMPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 /// Connecting to an AWS endpoint.
 pub const AWS_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 /// Attempts per AWS operation (adaptive retry: backs off when AWS throttles).
 pub const AWS_MAX_ATTEMPTS: u32 = 3;
+/// The longest wait before a retry. Uncapped, adaptive retry waits about 18 s after the
+/// first throttle of a client this quiet (a retry costs 10 tokens refilled at 0.5 a second),
+/// so every throttled call ran into the operation timeout and was reported as a timeout.
+pub const AWS_MAX_BACKOFF: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The AWS SDK configuration from the standard environment (`AWS_REGION`,
 /// `AWS_ENDPOINT_URL`, `AWS_PROFILE`, credentials chain), with bounded timeouts and
@@ -85,7 +91,9 @@ pub async fn aws_sdk_config() -> aws_config::SdkConfig {
         .operation_attempt_timeout(AWS_ATTEMPT_TIMEOUT)
         .operation_timeout(AWS_OPERATION_TIMEOUT)
         .build();
-    let retries = aws_config::retry::RetryConfig::adaptive().with_max_attempts(AWS_MAX_ATTEMPTS);
+    let retries = aws_config::retry::RetryConfig::adaptive()
+        .with_max_attempts(AWS_MAX_ATTEMPTS)
+        .with_max_backoff(AWS_MAX_BACKOFF);
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .timeout_config(timeouts)
         .retry_config(retries)
@@ -146,4 +154,18 @@ pub fn command_fleets(config: &Config) -> BTreeMap<String, Arc<dyn Fleet>> {
             FleetSpec::Asg { .. } => None,
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_throttled_or_hung_aws_call_ends_by_its_own_timeout_inside_the_apply_budget() {
+        // All retries' waits fit in one operation, so AWS's own throttling error is what ends it.
+        assert!(AWS_MAX_BACKOFF * (AWS_MAX_ATTEMPTS - 1) * 2 < AWS_OPERATION_TIMEOUT);
+        // A hung write ends with its operation's timeout error before the apply budget does.
+        assert!(AWS_OPERATION_TIMEOUT < crate::tick::APPLY_BUDGET);
+        assert!(AWS_ATTEMPT_TIMEOUT < AWS_OPERATION_TIMEOUT);
+    }
 }
