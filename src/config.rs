@@ -9,6 +9,9 @@ use std::str::FromStr;
 use std::time::Duration;
 use url::Url;
 
+/// `Config::validate_partial` (for `forge-scaler doctor`).
+mod partial;
+
 /// A token. Its `Debug` never shows the value, and it has no `Display`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);

@@ -12,6 +12,7 @@
 //! - [`tick`]: observe -> plan -> apply -> report, for every pool.
 //! - [`app`]: the shell the CLI and Lambda share (config source, AWS setup, edges).
 //! - [`runloop`]: the config cache and inner loop the Lambda and `run` share; the Lambda handler.
+//! - [`doctor`]: `forge-scaler doctor`'s checklist (pure) and the checks' I/O (`doctor::shell`).
 //! - [`metrics`]: CloudWatch Embedded Metric Format lines from a tick report (pure).
 //! - [`agent`]: the instance watchdog (`idle` is pure, `host` does I/O).
 //! - [`adaptive`]: the adaptive idle timeout (pure) and the arrival history kept in a tag.
@@ -24,6 +25,7 @@ pub mod agent;
 pub mod app;
 pub mod cloud;
 pub mod config;
+pub mod doctor;
 pub mod forge;
 pub mod metrics;
 pub mod model;

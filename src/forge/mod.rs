@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub mod buildkite;
+pub mod check;
 pub mod drone;
 pub mod forgejo;
 pub mod generic;

@@ -13,6 +13,9 @@ use std::sync::Arc;
 pub const SSM_PREFIX_ENV: &str = "FORGE_SCALER_SSM_PREFIX";
 
 #[derive(Args, Debug)]
+#[command(after_help = "Examples:
+  forge-scaler run --config forge-scaler.toml
+  forge-scaler run --ssm-prefix /forge-scaler --emf")]
 pub struct RunArgs {
     #[command(flatten)]
     config: ConfigArgs,
