@@ -85,12 +85,14 @@ impl Checklist {
     pub fn problems(&self) -> usize {
         self.checks.iter().filter(|c| c.status == Status::Problem).count()
     }
-    /// The checklist with every occurrence of each secret masked, whatever echoed it.
+    /// The checklist with each secret masked wherever something echoed it (a secret shorter
+    /// than [`SHORT_SECRET_CHARS`] only where it stands as a word of its own, so a one-letter
+    /// test token does not garble every line).
     pub fn scrubbed(mut self, secrets: &[&str]) -> Checklist {
         let scrub = |text: &mut String| {
             for secret in secrets.iter().filter(|s| !s.is_empty()) {
                 if text.contains(secret) {
-                    *text = text.replace(secret, "***");
+                    *text = mask(text, secret);
                 }
             }
         };
@@ -112,6 +114,31 @@ impl Checklist {
         }
         out
     }
+}
+
+/// Secrets at least this long are masked wherever they occur; shorter ones as whole words.
+pub const SHORT_SECRET_CHARS: usize = 8;
+
+fn mask(text: &str, secret: &str) -> String {
+    if secret.chars().count() >= SHORT_SECRET_CHARS {
+        return text.replace(secret, "***");
+    }
+    let word_char = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '-');
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(secret) {
+        let before = rest[..at].chars().next_back().or_else(|| out.chars().next_back());
+        let after = rest[at + secret.len()..].chars().next();
+        out.push_str(&rest[..at]);
+        if word_char(before) || word_char(after) {
+            out.push_str(secret);
+        } else {
+            out.push_str("***");
+        }
+        rest = &rest[at + secret.len()..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// The configuration's lines: one ok line, or one problem line per problem.
@@ -485,6 +512,13 @@ max_instances = "2"
         let text = list.scrubbed(&["tok-123", ""]).text();
         assert!(!text.contains("tok-123"), "{text}");
         assert!(text.contains("bad token ***"), "{text}");
+    }
+
+    #[test]
+    fn a_short_secret_is_masked_only_where_it_stands_alone() {
+        let list = Checklist { checks: vec![Check::problem("forge x", "token x refused; x-ray", "fix x")] };
+        let text = list.scrubbed(&["x"]).checks[0].line();
+        assert_eq!(text, "problem forge ***: token *** refused; x-ray -> fix ***");
     }
 
     #[test]
