@@ -410,3 +410,144 @@ async fn doctor_exits_zero_when_all_pass_one_on_a_problem_and_two_on_usage_error
     let both = run_binary(&moto, None, &["doctor", "--config", &good, "--ssm-prefix", "/x"]).await;
     assert_eq!(both.status.code(), Some(2));
 }
+
+/// Serves `GET route` with `body` to requests carrying `auth` = `value`; anything else is 401.
+async fn serve_with_auth(server: &MockServer, route: &str, auth: &str, value: &str, body: Value) {
+    Mock::given(method("GET"))
+        .and(path(route))
+        .and(header(auth, value))
+        .respond_with(ResponseTemplate::new(200).set_body_json(body))
+        .mount(server)
+        .await;
+}
+
+#[tokio::test]
+async fn every_forge_kind_is_probed_at_its_cheap_endpoint_with_its_own_auth() {
+    let moto = Moto::start();
+    let fake = MockServer::start().await;
+    let bearer = format!("Bearer {TOKEN}");
+    let gitea_auth = format!("token {TOKEN}");
+    let buildkite_auth = format!("Token {TOKEN}");
+    serve_with_auth(
+        &fake,
+        "/gitea/api/v1/user",
+        "authorization",
+        &gitea_auth,
+        serde_json::json!({"login": "g", "is_admin": true}),
+    )
+    .await;
+    serve_with_auth(
+        &fake,
+        "/drone/api/user",
+        "authorization",
+        &bearer,
+        serde_json::json!({"login": "d", "admin": true}),
+    )
+    .await;
+    serve_with_auth(
+        &fake,
+        "/gh/repos/acme/app",
+        "authorization",
+        &bearer,
+        serde_json::json!({"full_name": "acme/app"}),
+    )
+    .await;
+    serve_with_auth(&fake, "/gl/api/v4/projects/acme%2Fapp", "private-token", TOKEN, serde_json::json!({"id": 7}))
+        .await;
+    serve_with_auth(
+        &fake,
+        "/bk/v3/metrics",
+        "authorization",
+        &buildkite_auth,
+        serde_json::json!({"organization": {"slug": "acme"}}),
+    )
+    .await;
+    serve_with_auth(&fake, "/generic/queue", "authorization", &bearer, serde_json::json!({"queued": 3})).await;
+    let base = fake.uri();
+    let toml = format!(
+        r#"
+[forges.gitea]
+kind = "gitea"
+url = "{base}/gitea"
+token = "{TOKEN}"
+[forges.drone]
+kind = "drone"
+url = "{base}/drone"
+token = "{TOKEN}"
+[forges.github]
+kind = "github"
+url = "{base}/gh"
+token = "{TOKEN}"
+repos = "acme/app"
+[forges.gitlab]
+kind = "gitlab"
+url = "{base}/gl"
+token = "{TOKEN}"
+projects = "acme/app"
+[forges.buildkite]
+kind = "buildkite"
+url = "{base}/bk"
+token = "{TOKEN}"
+[forges.generic]
+kind = "generic"
+url = "{base}/generic/queue"
+token = "{TOKEN}"
+pending_pointer = "/queued"
+[forges.generic_wrong_pointer]
+kind = "generic"
+url = "{base}/generic/queue"
+token = "{TOKEN}"
+pending_pointer = "/pending"
+[pools.cmd]
+forge = "gitea"
+fleet = "command"
+command = "true"
+max_instances = "1"
+"#
+    );
+
+    let list = doctor(&moto, &toml).await;
+
+    let forges: Vec<_> = lines_about(&list, "forge ");
+    assert_eq!(forges.len(), 7, "{}", list.text());
+    for check in &forges {
+        let expected = if check.subject.contains("generic_wrong_pointer") { Status::Problem } else { Status::Ok };
+        assert_eq!(check.status, expected, "{}", list.text());
+    }
+    assert!(list.text().contains("agent token of organization acme"), "{}", list.text());
+    assert!(list.text().contains("pending_pointer \"/pending\" is not in the answer"), "{}", list.text());
+}
+
+#[tokio::test]
+async fn doctor_reads_an_ssm_prefix_and_checks_the_role_may_read_it() {
+    let moto = Moto::start();
+    let sdk = moto.sdk().await;
+    create_group(&sdk, "ci-linux", 4, 0, true, true).await;
+    let wp = woodpecker_user(true).await;
+    for (key, value, secure) in [
+        ("forges/wp/kind", "woodpecker", false),
+        ("forges/wp/url", wp.uri().as_str(), false),
+        ("forges/wp/token", TOKEN, true),
+        ("pools/linux/forge", "wp", false),
+        ("pools/linux/asg", "ci-linux", false),
+    ] {
+        support::put_parameter(&sdk, &format!("/forge-scaler/{key}"), value, secure).await;
+    }
+    let iam = iam_stub("ssm:GetParametersByPath").await;
+
+    let output =
+        run_binary(&moto, Some(&iam.uri()), &["doctor", "--ssm-prefix", "/forge-scaler", "--function-role", ROLE])
+            .await;
+
+    let text = String::from_utf8_lossy(&output.stdout).to_string();
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(text.contains("ok      forge wp (woodpecker)"), "{text}");
+    let problems: Vec<&str> = text.lines().filter(|l| l.starts_with("problem")).collect();
+    assert_eq!(problems.len(), 1, "{text}");
+    assert!(
+        problems[0].contains(
+            "may not call ssm:GetParametersByPath on arn:aws:ssm:us-east-1:123456789012:parameter/forge-scaler"
+        ),
+        "{text}"
+    );
+}
