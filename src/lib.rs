@@ -17,6 +17,8 @@
 //! - [`lambda`]: the Lambda handler around the loop, and its error `Diagnostic`.
 //! - [`jobstats`]: queue wait and job-seconds per repository from a pool's jobs (pure).
 //! - [`redact`]: URL redaction for messages and logs (userinfo, every query value).
+
+//! - [`doctor`]: `forge-scaler doctor`'s checklist (pure) and the checks' I/O (`doctor::shell`).
 //! - [`metrics`]: CloudWatch Embedded Metric Format lines from a tick report (pure).
 //! - [`agent`]: the instance watchdog (`idle` is pure, `host` does I/O).
 //! - [`adaptive`]: the adaptive idle timeout (pure) and the arrival history kept in a tag.
@@ -29,6 +31,7 @@ pub mod agent;
 pub mod app;
 pub mod cloud;
 pub mod config;
+pub mod doctor;
 pub mod forge;
 pub mod jobstats;
 pub mod lambda;

@@ -290,6 +290,13 @@ async fn assert_broken_forge(forge_url: &str, cause: &[&str]) {
         let line = one_error_line(&output);
         assert!(line.contains("pool linux") && line.contains("wp"), "{line}");
         assert!(cause.iter().any(|c| line.to_lowercase().contains(c)), "cause {cause:?} not in {line}");
+        let report = stdout(&output);
+        assert!(report.contains("pool linux") && report.contains("not planned"), "{}", describe(&output));
+        assert!(
+            !report.to_lowercase().contains("error:"),
+            "the cause is printed once, on stderr: {}",
+            describe(&output)
+        );
         assert_eq!(world.desired("ci-linux").await, 1, "{command} changed the group");
         assert!(scaler_tags(&world.sdk, "ci-linux").await.is_empty(), "{command} wrote tags");
     }
@@ -495,4 +502,36 @@ fn the_example_config_is_valid() {
     );
     assert_eq!(config.pool("linux").unwrap().policy.slots, 2);
     assert_eq!(config.forges["woodpecker"].token.as_ref().map(|t| t.expose()), Some("token-of-WOODPECKER_TOKEN"));
+}
+
+#[tokio::test]
+async fn plan_without_a_source_names_every_source_it_accepts() {
+    let workdir = Workdir::new();
+    let output = run("http://127.0.0.1:9", &workdir, &["plan"]).await;
+
+    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+    let text = stderr(&output);
+    for flag in ["--config <FILE>", "--ssm-prefix <PATH>", "--observation <FILE>"] {
+        assert!(text.contains(flag), "{flag} not named: {text}");
+    }
+}
+
+#[tokio::test]
+async fn every_subcommand_s_long_help_has_examples() {
+    let workdir = Workdir::new();
+    for args in [
+        &["plan", "--help"][..],
+        &["once", "--help"],
+        &["run", "--help"],
+        &["agent", "--help"],
+        &["simulate", "--help"],
+        &["trace", "synth", "--help"],
+        &["ssm", "put", "--help"],
+        &["doctor", "--help"],
+    ] {
+        let output = run("http://127.0.0.1:9", &workdir, args).await;
+        assert_eq!(output.status.code(), Some(0), "{args:?}: {}", describe(&output));
+        let text = stdout(&output);
+        assert!(text.contains("Examples:\n  forge-scaler "), "{args:?} has no examples: {text}");
+    }
 }

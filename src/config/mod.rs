@@ -8,6 +8,7 @@
 
 mod forge;
 mod keys;
+mod partial;
 mod pool;
 mod raw;
 mod settings;

@@ -16,6 +16,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 pub mod buildkite;
+pub mod check;
 pub mod drone;
 pub mod forgejo;
 pub mod generic;

@@ -2,6 +2,7 @@
 //! otherwise the CLI. Thin: parsing, dispatch and printing; the work is in the library.
 
 mod agent_cmd;
+mod doctor_cmd;
 mod lambda_cmd;
 mod plan_cmd;
 mod run_cmd;
@@ -50,6 +51,8 @@ enum Command {
     /// SSM Parameter Store tools.
     #[command(subcommand)]
     Ssm(ssm_cmd::SsmCommand),
+    /// Check what a deployment needs (config, forges, groups, watchdogs, IAM) as a checklist.
+    Doctor(doctor_cmd::DoctorArgs),
 }
 
 /// Where the configuration comes from: exactly one of a TOML file or an SSM prefix.
@@ -112,6 +115,7 @@ fn main() -> ExitCode {
             Command::Simulate(args) => simulate_cmd::simulate(args).await,
             Command::Trace(cmd) => trace_cmd::trace(cmd).await,
             Command::Ssm(cmd) => ssm_cmd::ssm(cmd).await,
+            Command::Doctor(args) => doctor_cmd::doctor(args).await,
         }
     });
     ExitCode::from(code)

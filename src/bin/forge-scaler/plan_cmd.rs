@@ -2,7 +2,7 @@
 
 use crate::{exit, init_logging, ConfigArgs};
 use anyhow::Context;
-use clap::Args;
+use clap::{ArgGroup, Args};
 use forge_scaler::app::{self, ConfigSource, LoadError};
 use forge_scaler::cloud::ssm::SsmStore;
 use forge_scaler::config::Config;
@@ -10,17 +10,24 @@ use forge_scaler::tick::{self, Action, RecordedObservation, TickReport};
 use std::path::PathBuf;
 
 /// `plan` takes its own config flags rather than `ConfigArgs`: clap requires a required group
-/// even when flattened as optional, which made `plan --observation FILE` demand a config.
+/// even when flattened as optional, which made `plan --observation FILE` demand a config. Its
+/// own group names all three sources when none is given.
 #[derive(Args, Debug)]
+#[command(group(ArgGroup::new("source").required(true).args(["config", "ssm_prefix", "observation"])))]
+#[command(after_help = "Examples:
+  forge-scaler plan --config forge-scaler.toml
+  forge-scaler plan --ssm-prefix /forge-scaler --json
+  forge-scaler plan --config forge-scaler.toml --record observed.json
+  forge-scaler plan --observation observed.json")]
 pub struct PlanArgs {
     /// TOML configuration file.
-    #[arg(long, value_name = "FILE", conflicts_with = "ssm_prefix", required_unless_present_any = ["ssm_prefix", "observation"])]
+    #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// SSM Parameter Store prefix holding the configuration.
     #[arg(long, value_name = "PATH")]
     ssm_prefix: Option<String>,
     /// Plan from a recorded observation file, with no network at all.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["config", "ssm_prefix", "record"])]
+    #[arg(long, value_name = "FILE", conflicts_with = "record")]
     observation: Option<PathBuf>,
     /// Also write what was observed, for `plan --observation`.
     #[arg(long, value_name = "FILE")]
@@ -34,6 +41,9 @@ pub struct PlanArgs {
 const LOG_FILTER: &str = "warn,aws_config=error";
 
 #[derive(Args, Debug)]
+#[command(after_help = "Examples:
+  forge-scaler once --config forge-scaler.toml
+  forge-scaler once --ssm-prefix /forge-scaler --json")]
 pub struct OnceArgs {
     #[command(flatten)]
     config: ConfigArgs,
@@ -158,9 +168,8 @@ fn print_report(report: &TickReport, json: bool, applied: bool) -> u8 {
                 _ => format!(" (forge {}, group {})", p.forge, p.group),
             };
             match p.action {
-                Action::Error => {
-                    println!("pool {}{target}: ERROR: {}", p.pool, p.error.as_deref().unwrap_or("unknown"))
-                }
+                // The cause is printed once, on stderr (below), whatever the format.
+                Action::Error => println!("pool {}{target}: not planned (error on stderr)", p.pool),
                 action => {
                     let verb = match (action, applied) {
                         (Action::Raise, true) => "raised",
@@ -185,7 +194,8 @@ fn print_report(report: &TickReport, json: bool, applied: bool) -> u8 {
             }
         }
     }
-    // One line per failed pool on stderr, whatever the format, so scripts and people see why.
+    // One line per failed pool on stderr, whatever the format, so scripts and people see why;
+    // stdout holds only the report (JSON stays clean).
     for p in report.pools.iter().filter(|p| p.action == Action::Error) {
         let cause = one_line(p.error.as_deref().unwrap_or("unknown error"));
         eprintln!("error: pool {} (forge {}, group {}): {cause}", p.pool, p.forge, p.group);

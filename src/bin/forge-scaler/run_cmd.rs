@@ -9,6 +9,9 @@ use forge_scaler::runloop::Mode;
 use std::sync::Arc;
 
 #[derive(Args, Debug)]
+#[command(after_help = "Examples:
+  forge-scaler run --config forge-scaler.toml
+  forge-scaler run --ssm-prefix /forge-scaler --emf")]
 pub struct RunArgs {
     #[command(flatten)]
     config: ConfigArgs,

@@ -20,6 +20,10 @@ pub enum BillingArg {
 }
 
 #[derive(Args, Debug)]
+#[command(after_help = "Examples:
+  forge-scaler simulate
+  forge-scaler simulate --trace year.csv --boot 90 --idle-timeout 5m --policy forge-scaler --policy buildkite
+  forge-scaler simulate --trace year.csv --json --svg timeline.svg")]
 pub struct SimulateArgs {
     /// CSV trace `arrival_s,duration_s[,labels][,project]` (default: the bundled
     /// travis-jackson-databind trace).

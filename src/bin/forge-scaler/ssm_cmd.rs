@@ -18,6 +18,9 @@ pub enum SsmCommand {
 }
 
 #[derive(Args, Debug)]
+#[command(after_help = "Examples:
+  forge-scaler ssm put --config forge-scaler.toml --ssm-prefix /forge-scaler --dry-run
+  forge-scaler ssm put --config forge-scaler.toml --ssm-prefix /forge-scaler")]
 pub struct PutArgs {
     /// TOML configuration file (the same tree as the SSM keys).
     #[arg(long, value_name = "FILE")]

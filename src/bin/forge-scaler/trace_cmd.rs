@@ -18,6 +18,9 @@ pub enum TraceCommand {
 }
 
 #[derive(Args, Debug)]
+#[command(after_help = "Examples:
+  forge-scaler trace synth --rate-per-hour 300 --days 365 --out year.csv
+  forge-scaler trace synth --profile 5,5,40,300 --step 1h --days 7 --out week.csv")]
 pub struct SynthArgs {
     /// A constant arrival rate, in jobs per hour.
     #[arg(long, conflicts_with = "profile")]
