@@ -122,11 +122,12 @@ impl RawConfig {
                         let mut map = BTreeMap::new();
                         for (key, v) in body {
                             let full = format!("{key_base}/{key}");
-                            if section == "forges" && key == "token_env" {
+                            if section == "forges" && (key == "token_env" || key == "webhook_secret_env") {
+                                let secret_key = key.trim_end_matches("_env").to_string();
                                 match v.as_str() {
                                     Some(var) => match env(var) {
-                                        Some(token) => {
-                                            map.insert("token".to_string(), token);
+                                        Some(secret) => {
+                                            map.insert(secret_key, secret);
                                         }
                                         None => raw
                                             .read_problems
@@ -275,6 +276,8 @@ pub struct ForgeConfig {
     pub kind: ForgeKind,
     pub url: Url,
     pub token: Option<Secret>,
+    /// The secret the forge signs (or sends with) its webhooks; `None`: no webhooks accepted.
+    pub webhook_secret: Option<Secret>,
     pub scope: Scope,
     /// GitHub: `owner/repo` list.
     pub repos: Vec<String>,
@@ -393,6 +396,7 @@ const FORGE_KEYS: &[(&str, &[ForgeKind])] = &[
     ("kind", &ForgeKind::ALL),
     ("url", &ForgeKind::ALL),
     ("token", &ForgeKind::ALL),
+    ("webhook_secret", &ForgeKind::ALL),
     ("scope", &[ForgeKind::Forgejo, ForgeKind::Gitea]),
     ("repos", &[ForgeKind::Github]),
     ("projects", &[ForgeKind::Gitlab]),
@@ -600,6 +604,7 @@ fn validate_forge(name: &str, keys: &BTreeMap<String, String>, problems: &mut Ve
     if token.is_none() && kind != ForgeKind::Generic {
         s.problem("token", "missing: an API token is required (a SecureString in SSM, or token/token_env in TOML)");
     }
+    let webhook_secret = s.get("webhook_secret").filter(|t| !t.is_empty()).map(Secret::new);
     let scope = match s.get("scope").map(str::to_string) {
         None => Scope::Admin,
         Some(v) => match parse_scope(&v) {
@@ -651,6 +656,7 @@ fn validate_forge(name: &str, keys: &BTreeMap<String, String>, problems: &mut Ve
         kind,
         url: url?,
         token,
+        webhook_secret,
         scope,
         repos,
         projects,
@@ -922,6 +928,21 @@ poll_interval = "5s"
         assert_eq!(c.forges["wp"].token.as_ref().unwrap().expose(), "from-env");
         let err = Config::from_toml(&text, no_env).unwrap_err();
         assert!(err.to_string().contains("forges/wp/token_env: environment variable WP_TOKEN is not set"), "{err}");
+    }
+
+    #[test]
+    fn a_webhook_secret_is_read_from_the_key_or_its_env_and_never_prints() {
+        let text =
+            GOOD.replace("token = \"s3cr3t-token\"", "token = \"s3cr3t-token\"\nwebhook_secret_env = \"WP_HOOK\"");
+        let c = Config::from_toml(&text, |v| (v == "WP_HOOK").then(|| "hook-s3cr3t".to_string())).unwrap();
+        assert_eq!(c.forges["wp"].webhook_secret.as_ref().unwrap().expose(), "hook-s3cr3t");
+        assert!(!format!("{c:?}").contains("hook-s3cr3t"));
+        let plain = GOOD.replace("token = \"s3cr3t-token\"", "token = \"s3cr3t-token\"\nwebhook_secret = \"w\"");
+        assert_eq!(
+            Config::from_toml(&plain, no_env).unwrap().forges["wp"].webhook_secret.as_ref().unwrap().expose(),
+            "w"
+        );
+        assert!(Config::from_toml(GOOD, no_env).unwrap().forges["wp"].webhook_secret.is_none());
     }
 
     #[test]

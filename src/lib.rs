@@ -15,6 +15,8 @@
 //! - [`metrics`]: CloudWatch Embedded Metric Format lines from a tick report (pure).
 //! - [`agent`]: the instance watchdog (`idle` is pure, `host` does I/O).
 //! - [`adaptive`]: the adaptive idle timeout (pure) and the arrival history kept in a tag.
+//! - [`webhook`]: forge webhooks as tick triggers (pure judging; the listen server and the
+//!   Function URL shells).
 //! - [`sim`]: the simulator driving the real planner and idle logic on a virtual clock.
 //!
 //! The binary `forge-scaler` (src/bin) is a thin shell over this library.
@@ -32,3 +34,4 @@ pub mod policy;
 pub mod runloop;
 pub mod sim;
 pub mod tick;
+pub mod webhook;

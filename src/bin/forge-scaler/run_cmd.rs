@@ -6,6 +6,7 @@ use crate::{exit, init_logging, ConfigArgs};
 use clap::Args;
 use forge_scaler::app::{self, ConfigSource};
 use forge_scaler::runloop::{Handler, Mode, Scaler};
+use forge_scaler::webhook::{server, trigger::TickRequests};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -19,6 +20,10 @@ pub struct RunArgs {
     /// Also print CloudWatch Embedded Metric Format lines to stdout (as the Lambda does).
     #[arg(long)]
     emf: bool,
+    /// Serve forge webhooks at http://ADDR/webhooks/<forge-name> (e.g. 0.0.0.0:8080): a signed
+    /// job webhook ticks the pools it concerns at once. Needs forges/<forge>/webhook_secret.
+    #[arg(long, value_name = "ADDR")]
+    webhook_listen: Option<std::net::SocketAddr>,
 }
 
 pub async fn run(args: RunArgs) -> u8 {
@@ -29,6 +34,20 @@ pub async fn run(args: RunArgs) -> u8 {
         scaler = scaler.with_metrics(Arc::new(|_: &str| {}));
     }
     let (stop_sender, stop) = tokio::sync::watch::channel(false);
+    if let Some(addr) = args.webhook_listen {
+        let listener = match tokio::net::TcpListener::bind(addr).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("error: --webhook-listen {addr}: cannot listen: {e}");
+                return exit::BAD_CONFIG;
+            }
+        };
+        let bound = listener.local_addr().map(|a| a.to_string()).unwrap_or_else(|_| addr.to_string());
+        eprintln!("webhooks: listening on http://{bound}/webhooks/<forge-name>");
+        let requests = TickRequests::new();
+        scaler = scaler.with_tick_requests(requests.clone());
+        tokio::spawn(server::serve(listener, requests, stop.clone()));
+    }
     tokio::spawn(async move {
         wait_for_termination().await;
         tracing::info!("stopping after the current tick");
@@ -71,7 +90,8 @@ async fn wait_for_termination() {
 }
 
 /// The Lambda runtime: JSON logs, the configuration from SSM under `FORGE_SCALER_SSM_PREFIX`,
-/// clients built once per execution environment, one loop per invocation.
+/// clients built once per execution environment, one loop per scheduled invocation; a Function
+/// URL request is a forge webhook (see `forge_scaler::webhook::lambda`).
 pub fn lambda_main() -> ExitCode {
     init_logging("info", true);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
@@ -90,7 +110,7 @@ pub fn lambda_main() -> ExitCode {
         let handler = Arc::new(Handler::new(Scaler::aws(ConfigSource::Ssm(prefix), &sdk)));
         let service = lambda_runtime::service_fn(move |event| {
             let handler = handler.clone();
-            async move { handler.handle(event).await }
+            async move { handler.handle_any(event).await }
         });
         match lambda_runtime::run(service).await {
             Ok(()) => ExitCode::from(exit::OK),
