@@ -2,7 +2,8 @@
 //! poll interval 10 minutes) against moto and a fake GitHub. A signed job webhook raises the
 //! group within a second; a bad signature, an unrelated payload and an oversize body cause
 //! no tick (the fake forge counts every request; a tick always reads it first); a flood is
-//! coalesced.
+//! coalesced. The Lambda Function URL path runs under cargo-lambda's emulator (`cargo lambda
+//! watch`, which also serves Function URLs), with the real binary and the real runtime loop.
 
 mod support;
 #[path = "support/webhook_rig.rs"]
@@ -78,4 +79,143 @@ async fn a_flood_of_valid_webhooks_is_coalesced_into_a_few_ticks() {
     eprintln!("50 webhooks made {ticks} ticks");
     assert!((1..=5).contains(&ticks), "50 webhooks made {ticks} ticks");
     rig.stop().await;
+}
+
+// --- the Lambda Function URL under cargo-lambda's emulator ----------------------------------
+
+/// A child process killed when dropped.
+struct Killed(std::process::Child);
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `cargo lambda watch --only-lambda-apis` on a free port (it also serves Function URLs at
+/// `/lambda-url/<function>/<path>`), and the real binary polling it as function `_`.
+struct FunctionUrl {
+    base: String,
+    log: std::path::PathBuf,
+    _function: Killed,
+    _emulator: Killed,
+    _dir: tempfile::TempDir,
+}
+
+impl FunctionUrl {
+    fn start(moto: &support::Moto, prefix: &str) -> FunctionUrl {
+        use std::process::{Command, Stdio};
+        let cargo_lambda = std::env::var_os("PATH")
+            .and_then(|paths| std::env::split_paths(&paths).map(|d| d.join("cargo-lambda")).find(|p| p.is_file()))
+            .expect("cargo-lambda is not on PATH (pip install cargo-lambda); this test is not skipped without it");
+        let dir = tempfile::tempdir().unwrap();
+        let port = support::free_port();
+        let emulator = Command::new(&cargo_lambda)
+            .args(["lambda", "watch", "--only-lambda-apis", "--invoke-address", "127.0.0.1", "--invoke-port"])
+            .arg(port.to_string())
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join("emulator.err")).unwrap())
+            .spawn()
+            .expect("start cargo lambda watch");
+        let emulator = Killed(emulator);
+        let start = std::time::Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(start.elapsed() < Duration::from_secs(60), "cargo lambda watch did not listen on {port}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let log = dir.path().join("function.log");
+        let function = Command::new(env!("CARGO_BIN_EXE_forge-scaler"))
+            .envs(moto.env())
+            .env("AWS_LAMBDA_RUNTIME_API", format!("http://127.0.0.1:{port}/.rt"))
+            .env("AWS_LAMBDA_FUNCTION_NAME", "_")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+            .env("FORGE_SCALER_SSM_PREFIX", prefix)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("start the forge-scaler binary");
+        FunctionUrl {
+            base: format!("http://127.0.0.1:{port}/lambda-url/_"),
+            log,
+            _function: Killed(function),
+            _emulator: emulator,
+            _dir: dir,
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_function_url_ticks_on_a_signed_webhook_and_answers_401_to_an_unsigned_one() {
+    use wiremock::matchers::{method, path, query_param};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let moto = support::Moto::start();
+    let sdk = moto.sdk().await;
+    support::create_group(&sdk, &support::GroupSpec::new("ci-fn-url", 0, 10, 0)).await;
+    let forge = MockServer::start().await;
+    let runs = |status: &'static str, body: serde_json::Value| {
+        Mock::given(method("GET"))
+            .and(path("/repos/octo-org/example-workflow/actions/runs"))
+            .and(query_param("status", status))
+            .respond_with(ResponseTemplate::new(200).set_body_json(body))
+    };
+    runs("queued", serde_json::json!({"total_count": 1, "workflow_runs": [{"id": 7}]})).mount(&forge).await;
+    runs("in_progress", serde_json::json!({"total_count": 0, "workflow_runs": []})).mount(&forge).await;
+    Mock::given(method("GET"))
+        .and(path("/repos/octo-org/example-workflow/actions/runs/7/jobs"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"total_count": 2, "jobs": [
+            {"id": 1, "status": "queued", "labels": ["self-hosted", "linux", "x64"], "created_at": chrono::Utc::now().to_rfc3339()},
+            {"id": 2, "status": "queued", "labels": ["self-hosted", "linux", "x64"], "created_at": chrono::Utc::now().to_rfc3339()},
+        ]})))
+        .mount(&forge)
+        .await;
+    let prefix = "/fs-webhooks";
+    for (key, value, secure) in [
+        ("forges/gh/kind", "github", false),
+        ("forges/gh/url", forge.uri().as_str(), false),
+        ("forges/gh/token", TOKEN, true),
+        ("forges/gh/repos", "octo-org/example-workflow", false),
+        ("forges/gh/webhook_secret", SECRET, true),
+        ("pools/linux/forge", "gh", false),
+        ("pools/linux/asg", "ci-fn-url", false),
+        ("pools/linux/labels", "self-hosted,linux,x64", false),
+    ] {
+        support::put_parameter(&sdk, &format!("{prefix}/{key}"), value, secure).await;
+    }
+    let function = FunctionUrl::start(&moto, prefix);
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(120)).build().unwrap();
+    let url = format!("{}/webhooks/gh", function.base);
+    let body = queued_job();
+
+    let unsigned = http.post(&url).header("x-github-event", "workflow_job").body(body.clone()).send().await;
+    let unsigned = unsigned.unwrap_or_else(|e| panic!("POST: {e}\n{}", function.log()));
+    assert_eq!(unsigned.status().as_u16(), 401, "{}", function.log());
+    assert!(forge.received_requests().await.unwrap_or_default().is_empty(), "no forge call on 401");
+    assert_eq!(support::desired_capacity(&sdk, "ci-fn-url").await, 0);
+
+    let signature = format!("sha256={}", forge_scaler::webhook::sign::hmac_sha256_hex(SECRET, &[&body]));
+    let signed = http
+        .post(&url)
+        .header("x-github-event", "workflow_job")
+        .header("x-hub-signature-256", signature)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = signed.status().as_u16();
+    let answer = signed.text().await.unwrap_or_default();
+    assert_eq!(status, 202, "{answer}\n{}", function.log());
+    assert!(answer.contains("linux"), "{answer}");
+    assert_eq!(support::desired_capacity(&sdk, "ci-fn-url").await, 2, "the tick ran before the answer");
+    let log = function.log();
+    assert!(!log.contains(SECRET) && !log.contains(TOKEN), "a secret leaked: {log}");
 }
