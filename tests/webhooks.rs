@@ -50,6 +50,8 @@ async fn a_bad_signature_an_unrelated_payload_and_an_oversize_body_cause_no_tick
     let mut big = queued_job();
     big.resize(1024 * 1024 + 1, b' ');
     assert_eq!(rig.post_github("workflow_job", &big, SECRET).await, 413);
+    // Over 1 MiB without a Content-Length (chunked): cut off while reading.
+    assert_eq!(chunked_post(&rig.url, 1024 * 1024 + 1).await, 413);
     // Unknown forge, wrong method.
     let other = rig.url.replace("/webhooks/gh", "/webhooks/nope");
     let status = rig.http.post(&other).body(queued_job()).send().await.unwrap().status().as_u16();
@@ -60,6 +62,33 @@ async fn a_bad_signature_an_unrelated_payload_and_an_oversize_body_cause_no_tick
     assert_eq!(rig.desired().await, 0, "and the group was not raised");
     let stderr = rig.stop().await;
     assert!(stderr.contains("unauthorized webhook"), "{stderr}");
+}
+
+/// POSTs `size` bytes chunked (no Content-Length) over a raw connection; returns the status.
+async fn chunked_post(url: &str, size: usize) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rest = url.strip_prefix("http://").unwrap();
+    let (addr, path) = rest.split_at(rest.find('/').unwrap());
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nhost: {addr}\r\nx-github-event: workflow_job\r\ntransfer-encoding: chunked\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let chunk = vec![b' '; 64 * 1024];
+    let mut sent = 0;
+    while sent < size {
+        let n = chunk.len().min(size - sent);
+        let frame = [format!("{n:x}\r\n").into_bytes(), chunk[..n].to_vec(), b"\r\n".to_vec()].concat();
+        if stream.write_all(&frame).await.is_err() {
+            break; // the server may answer and close before the whole body is sent
+        }
+        sent += n;
+    }
+    let _ = stream.write_all(b"0\r\n\r\n").await;
+    let mut answer = vec![0u8; 1024];
+    let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut answer)).await.unwrap().unwrap();
+    let text = String::from_utf8_lossy(&answer[..n]).to_string();
+    text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("no status: {text}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
