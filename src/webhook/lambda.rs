@@ -116,3 +116,51 @@ pub async fn handle(scaler: &mut Scaler, payload: serde_json::Value, now: DateTi
     }
     response(verdict.status(), verdict.body())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(method: &str, path: &str, body: &str, base64: bool) -> LambdaFunctionUrlRequest {
+        serde_json::from_value(serde_json::json!({
+            "version": "2.0",
+            "rawPath": path,
+            "headers": { "X-GitHub-Event": "workflow_job" },
+            "requestContext": { "timeEpoch": 0, "http": { "method": method, "path": path } },
+            "body": body,
+            "isBase64Encoded": base64
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_scheduled_event_is_not_a_function_url_request_and_a_url_request_is() {
+        let scheduled: serde_json::Value =
+            serde_json::from_str(include_str!("../../tests/fixtures/scheduled-event.json")).unwrap();
+        assert!(!is_function_url_request(&scheduled));
+        assert!(!is_function_url_request(&serde_json::json!({})));
+        assert!(is_function_url_request(&serde_json::json!({"requestContext": {"http": {"method": "POST"}}})));
+    }
+
+    #[test]
+    fn a_post_to_a_webhooks_path_yields_the_forge_headers_and_decoded_body() {
+        let checked = check_request(&request("POST", "/webhooks/gh", "e30=", true)).unwrap();
+        assert_eq!(checked.forge, "gh");
+        assert_eq!(checked.body, b"{}");
+        assert_eq!(checked.headers.get("x-github-event"), Some("workflow_job"));
+        assert_eq!(check_request(&request("POST", "/webhooks/gh", "{}", false)).unwrap().body, b"{}");
+    }
+
+    #[test]
+    fn wrong_method_wrong_path_bad_base64_and_oversize_bodies_are_refused() {
+        assert_eq!(check_request(&request("GET", "/webhooks/gh", "", false)).unwrap_err().0, 405);
+        assert_eq!(check_request(&request("POST", "/hooks/gh", "", false)).unwrap_err().0, 404);
+        assert_eq!(check_request(&request("POST", "/webhooks/gh", "%%%", true)).unwrap_err().0, 400);
+        let big = " ".repeat(MAX_BODY_BYTES + 1);
+        assert_eq!(check_request(&request("POST", "/webhooks/gh", &big, false)).unwrap_err().0, 413);
+        let big64 = base64::engine::general_purpose::STANDARD.encode(vec![b' '; MAX_BODY_BYTES + 1]);
+        assert_eq!(check_request(&request("POST", "/webhooks/gh", &big64, true)).unwrap_err().0, 413);
+        let at_cap = " ".repeat(MAX_BODY_BYTES);
+        assert!(check_request(&request("POST", "/webhooks/gh", &at_cap, false)).is_ok());
+    }
+}
