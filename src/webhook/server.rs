@@ -1,6 +1,7 @@
 //! The `forge-scaler run --webhook-listen ADDR` shell: a small HTTP/1.1 server answering
 //! `POST /webhooks/<forge-name>`. Bodies are capped at [`MAX_BODY_BYTES`] while they are read;
-//! headers and body each have a read deadline; connections are capped. A request is judged
+//! headers and body each have a read deadline, a connection serves one request within a
+//! deadline, and connections are capped. A request is judged
 //! against the configuration the run loop last loaded (no SSM, forge or AWS call here) and a
 //! job event queues a tick through [`TickRequests`] (coalesced).
 
@@ -21,6 +22,9 @@ use tokio::sync::{watch, Semaphore};
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Deadline for a request's body once its headers are in.
 pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest a connection may live (one request: keep-alive is off, so an idle connection cannot
+/// hold one of the [`MAX_CONNECTIONS`] slots).
+pub const CONNECTION_DEADLINE: Duration = Duration::from_secs(30);
 /// Connections served at once; more wait in the kernel's backlog.
 pub const MAX_CONNECTIONS: usize = 64;
 
@@ -50,13 +54,17 @@ pub async fn serve(listener: TcpListener, requests: TickRequests, mut stop: watc
                 let requests = requests.clone();
                 async move { Ok::<_, Infallible>(answer(req, &requests).await) }
             });
-            let served = hyper::server::conn::http1::Builder::new()
+            let connection = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(HEADER_READ_TIMEOUT)
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-            if let Err(e) = served {
-                tracing::debug!(target: "forge_scaler::webhook", error = %e, "connection ended with an error");
+                .keep_alive(false)
+                .serve_connection(TokioIo::new(stream), service);
+            match tokio::time::timeout(CONNECTION_DEADLINE, connection).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    tracing::debug!(target: "forge_scaler::webhook", error = %e, "connection ended with an error")
+                }
+                Err(_) => tracing::debug!(target: "forge_scaler::webhook", "connection closed at its deadline"),
             }
             drop(permit);
         });
