@@ -344,7 +344,7 @@ impl Scaler {
         Ok(summary)
     }
 
-    /// One tick of the pools in `only` (every pool when `None`), for a webhook that arrived
+    /// One tick of the pools in `only`, for a webhook that arrived
     /// outside a loop (the Lambda Function URL). Loads the configuration when needed.
     pub async fn tick_pools(&mut self, only: &BTreeSet<String>) -> Result<LoopSummary, LoopError> {
         let mut summary = LoopSummary::default();
