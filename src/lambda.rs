@@ -1,5 +1,6 @@
-//! The Lambda handler: one scheduled invocation runs one loop of ticks (`runloop`), and a
-//! loop error becomes the runtime's `Diagnostic`. The scaler (configuration cache and
+//! The Lambda handler: one scheduled invocation runs one loop of ticks (`runloop`), a
+//! Function URL request is a forge webhook (`webhook::lambda`), and a loop error becomes the
+//! runtime's `Diagnostic`. The scaler (configuration cache and
 //! clients) lives across invocations of the same execution environment. The process entry
 //! (`lambda_main`, the runtime loop) is in the binary; this module must not read the
 //! environment.
@@ -33,6 +34,22 @@ impl Handler {
     pub fn new(scaler: Scaler) -> Self {
         let (sender, receiver) = watch::channel(false);
         Handler { scaler: tokio::sync::Mutex::new(scaler), stop: receiver, _stop_sender: sender }
+    }
+
+    /// Handles one invocation of either kind: a Function URL HTTP request (a forge webhook;
+    /// answered with an HTTP response, see `webhook::lambda`) or anything else (the schedule;
+    /// answered with the loop summary, see [`Handler::handle`]).
+    pub async fn handle_any(
+        &self,
+        event: lambda_runtime::LambdaEvent<serde_json::Value>,
+    ) -> Result<serde_json::Value, LoopError> {
+        if crate::webhook::lambda::is_function_url_request(&event.payload) {
+            let mut scaler = self.scaler.lock().await;
+            let answer = crate::webhook::lambda::handle(&mut scaler, event.payload, Utc::now()).await;
+            return Ok(serde_json::to_value(answer).unwrap_or_default());
+        }
+        let summary = self.handle(event).await?;
+        Ok(serde_json::to_value(summary).unwrap_or_default())
     }
 
     /// Handles one invocation. Any JSON payload is accepted (an EventBridge scheduled event
@@ -76,7 +93,8 @@ impl Handler {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runloop::tests::{params, rig};
+    use crate::runloop::tests::{params, rig, MemoryParams};
+    use std::sync::Arc;
 
     #[tokio::test]
     async fn the_handler_takes_a_scheduled_event_and_summarises() {
@@ -104,5 +122,75 @@ mod tests {
         assert_eq!(diagnostic.error_type, "ConfigInvalid");
         assert!(diagnostic.error_message.contains("pools/linux/slots"));
         assert!(!diagnostic.error_message.contains("s3cr3t"));
+    }
+
+    fn function_url_event(path: &str, headers: serde_json::Value, body: &str) -> serde_json::Value {
+        serde_json::json!({
+            "version": "2.0",
+            "rawPath": path,
+            "rawQueryString": "",
+            "headers": headers,
+            "requestContext": {
+                "accountId": "anonymous",
+                "requestId": "c4ba4e36-2e3a-4f5b-a1b0-6a0cb0a1c3f5",
+                "domainName": "abc123.lambda-url.us-east-1.on.aws",
+                "domainPrefix": "abc123",
+                "time": "04/Dec/2026:12:00:00 +0000",
+                "timeEpoch": 1796385600000i64,
+                "http": { "method": "POST", "path": path, "protocol": "HTTP/1.1", "sourceIp": "192.0.2.1", "userAgent": "GitHub-Hookshot/abc" }
+            },
+            "body": body,
+            "isBase64Encoded": false
+        })
+    }
+
+    fn github_params() -> Arc<MemoryParams> {
+        params(
+            "2",
+            &[
+                ("forges/gh/kind", "github"),
+                ("forges/gh/url", "http://127.0.0.1:1"),
+                ("forges/gh/token", "gh-token"),
+                ("forges/gh/repos", "octo-org/example-workflow"),
+                ("forges/gh/webhook_secret", "hook-s3cr3t"),
+                ("pools/linux/forge", "gh"),
+                ("pools/linux/labels", "self-hosted,linux,x64"),
+                ("settings/loop_budget", "0s"),
+            ],
+        )
+    }
+
+    #[tokio::test]
+    async fn a_signed_function_url_webhook_ticks_its_pool_and_answers_202() {
+        let (rig, scaler) = rig(github_params(), 7, None);
+        let handler = Handler::new(scaler);
+        let body = include_str!("../tests/fixtures/webhooks/github-workflow-job-queued.json");
+        let sig = format!("sha256={}", crate::webhook::sign::hmac_sha256_hex("hook-s3cr3t", &[body.as_bytes()]));
+        let event = function_url_event(
+            "/webhooks/gh",
+            serde_json::json!({ "x-github-event": "workflow_job", "x-hub-signature-256": sig, "content-type": "application/json" }),
+            body,
+        );
+        let answer = handler.handle_any(lambda_runtime::LambdaEvent::new(event, Default::default())).await.unwrap();
+        assert_eq!(answer["statusCode"], 202, "{answer}");
+        assert_eq!(rig.fleet.group("ci-linux").unwrap().group.desired, 4);
+    }
+
+    #[tokio::test]
+    async fn an_unsigned_function_url_webhook_is_401_and_touches_no_group() {
+        let (rig, scaler) = rig(github_params(), 7, None);
+        let handler = Handler::new(scaler);
+        let body = include_str!("../tests/fixtures/webhooks/github-workflow-job-queued.json");
+        let event = function_url_event("/webhooks/gh", serde_json::json!({ "x-github-event": "workflow_job" }), body);
+        let answer = handler.handle_any(lambda_runtime::LambdaEvent::new(event, Default::default())).await.unwrap();
+        assert_eq!(answer["statusCode"], 401, "{answer}");
+        assert_eq!(rig.fleet.describe_calls(), 0);
+        assert!(rig.fleet.writes().is_empty());
+        assert!(rig.lines.lock().unwrap().is_empty(), "no tick ran");
+        // The schedule still runs the loop through the same entry point.
+        let payload: serde_json::Value =
+            serde_json::from_str(include_str!("../tests/fixtures/scheduled-event.json")).unwrap();
+        let summary = handler.handle_any(lambda_runtime::LambdaEvent::new(payload, Default::default())).await.unwrap();
+        assert_eq!(summary["ticks"], 1);
     }
 }

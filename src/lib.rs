@@ -22,6 +22,8 @@
 //! - [`metrics`]: CloudWatch Embedded Metric Format lines from a tick report (pure).
 //! - [`agent`]: the instance watchdog (`idle` is pure, `host` does I/O).
 //! - [`adaptive`]: the adaptive idle timeout (pure) and the arrival history kept in a tag.
+//! - [`webhook`]: forge webhooks as tick triggers (pure judging; the listen server and the
+//!   Function URL shells).
 //! - [`sim`]: the simulator driving the real planner and idle logic on a virtual clock.
 //!
 //! The binary `forge-scaler` (src/bin) is a thin shell over this library.
@@ -44,3 +46,4 @@ pub mod runloop;
 pub mod sim;
 pub mod step;
 pub mod tick;
+pub mod webhook;

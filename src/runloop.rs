@@ -15,9 +15,11 @@ use crate::config::Config;
 use crate::forge::ForgeError;
 use crate::metrics::{self, TickFigures};
 use crate::tick::{self, Action, Edges, TickError, TickReport};
+use crate::webhook::trigger::TickRequests;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -196,6 +198,8 @@ pub struct Scaler {
     clock: Arc<dyn Clock>,
     metrics: MetricsSink,
     loaded: Option<Loaded>,
+    /// Webhook tick requests (`run --webhook-listen`); `None`: ticks only on the schedule.
+    tick_requests: Option<TickRequests>,
 }
 
 /// Whether two configurations need different edges (job sources or fleets).
@@ -215,6 +219,7 @@ impl Scaler {
             clock: Arc::new(SystemClock),
             metrics: Arc::new(|line: &str| println!("{line}")),
             loaded: None,
+            tick_requests: None,
         }
     }
 
@@ -225,6 +230,14 @@ impl Scaler {
 
     pub fn with_metrics(mut self, sink: MetricsSink) -> Self {
         self.metrics = sink;
+        self
+    }
+
+    /// Ticks at once, for the requested pools only, whenever a webhook asks (between the
+    /// scheduled ticks, which keep their times); each loaded configuration is published to
+    /// `requests` for the webhook shell to judge requests with.
+    pub fn with_tick_requests(mut self, requests: TickRequests) -> Self {
+        self.tick_requests = Some(requests);
         self
     }
 
@@ -248,6 +261,7 @@ impl Scaler {
             (Ok(config), None) => {
                 let (edges, errors) = (self.build_edges)(&config);
                 log_forge_errors(&errors);
+                self.publish(&config);
                 self.loaded = Some(Loaded { config, loaded_at: now, edges });
                 Ok(None)
             }
@@ -259,6 +273,9 @@ impl Scaler {
                 }
                 if loaded.config != config {
                     tracing::info!(target: "forge_scaler::config", "configuration changed; using the new one");
+                }
+                if let Some(requests) = &self.tick_requests {
+                    requests.publish_config(Arc::new(config.clone()));
                 }
                 loaded.config = config;
                 loaded.loaded_at = now;
@@ -279,48 +296,25 @@ impl Scaler {
     }
 
     /// Ticks until the budget of `mode` is spent or `stop` turns true (checked between ticks:
-    /// a tick in progress always finishes).
+    /// a tick in progress always finishes). With tick requests (see
+    /// [`Scaler::with_tick_requests`]), a request starts a tick of its pools at once; requests
+    /// arriving during a tick make one more tick after it.
     pub async fn run(&mut self, mode: Mode, mut stop: watch::Receiver<bool>) -> Result<LoopSummary, LoopError> {
         let loop_start = self.clock.now();
         let mut summary = LoopSummary::default();
+        let mut last_scheduled_start = loop_start;
+        // `None`: a scheduled tick of every pool; `Some`: a requested tick of these pools.
+        let mut only: Option<BTreeSet<String>> = None;
         loop {
             let tick_start = self.clock.now();
-            let config_errors = match self.refresh(tick_start).await {
-                Ok(None) => 0,
-                Ok(Some(e)) => {
-                    summary.config_errors.push(e.to_string());
-                    problem_count(&e)
+            if only.is_none() {
+                last_scheduled_start = tick_start;
+                if let Some(requests) = &self.tick_requests {
+                    // This tick covers every pool: queued requests are served by it.
+                    requests.take();
                 }
-                Err(e) => {
-                    let figures = TickFigures { config_errors: problem_count(&e), tick_duration: Duration::ZERO };
-                    self.emit(None, figures, tick_start);
-                    return Err(LoopError::Config(e));
-                }
-            };
-            let loaded = self.loaded.as_ref().expect("refresh loaded a configuration");
-            let settings = loaded.config.settings.clone();
-            summary.dry_run = settings.dry_run;
-            let budget = tick_budget(settings.tick_budget, tick_start, deadline_of(mode));
-            let result = tick::tick_within(&loaded.config, &loaded.edges, tick_start, !settings.dry_run, budget).await;
-            let tick_duration = (self.clock.now() - tick_start).to_std().unwrap_or(Duration::ZERO);
-            let figures = TickFigures { config_errors, tick_duration };
-            summary.ticks += 1;
-            let hint = match result {
-                Ok(report) => {
-                    self.emit(Some(&report), figures, tick_start);
-                    summary.add(&report);
-                    report.poll_hint()
-                }
-                Err(e) => {
-                    self.emit(None, figures, tick_start);
-                    tracing::error!(target: "forge_scaler::tick", error = %e, "tick could not run");
-                    match mode {
-                        Mode::Invocation { .. } => return Err(LoopError::Tick(e)),
-                        Mode::Forever => summary.tick_errors.push(e.to_string()),
-                    }
-                    None
-                }
-            };
+            }
+            let (settings, hint) = self.tick_once(mode, tick_start, only.as_ref(), &mut summary).await?;
             if *stop.borrow() {
                 break;
             }
@@ -329,16 +323,98 @@ impl Scaler {
                 Mode::Forever => None,
             };
             let interval = tick_interval(settings.poll_interval, hint);
-            let Some(next) = next_tick_at(loop_start, tick_start, interval, budget) else { break };
+            let Some(next) = next_tick_at(loop_start, last_scheduled_start, interval, budget) else { break };
             let wait = (next - self.clock.now()).to_std().unwrap_or(Duration::ZERO);
+            only = None;
             if !wait.is_zero() {
+                let requests = self.tick_requests.clone();
+                let requested = async move {
+                    match requests {
+                        Some(r) => r.next().await,
+                        None => std::future::pending().await,
+                    }
+                };
                 tokio::select! {
                     _ = self.clock.sleep(wait) => {}
+                    pools = requested => only = Some(pools),
                     _ = stopped(&mut stop) => break,
                 }
             }
         }
         Ok(summary)
+    }
+
+    /// One tick of the pools in `only`, for a webhook that arrived
+    /// outside a loop (the Lambda Function URL). Loads the configuration when needed.
+    pub async fn tick_pools(&mut self, only: &BTreeSet<String>) -> Result<LoopSummary, LoopError> {
+        let mut summary = LoopSummary::default();
+        let now = self.clock.now();
+        self.tick_once(Mode::Invocation { deadline: None }, now, Some(only), &mut summary).await?;
+        Ok(summary)
+    }
+
+    /// Refresh, tick (all pools or `only`), emit, summarise. Returns the settings in use and
+    /// the forge's poll hint.
+    async fn tick_once(
+        &mut self,
+        mode: Mode,
+        tick_start: DateTime<Utc>,
+        only: Option<&BTreeSet<String>>,
+        summary: &mut LoopSummary,
+    ) -> Result<(crate::config::Settings, Option<Duration>), LoopError> {
+        let config_errors = match self.refresh(tick_start).await {
+            Ok(None) => 0,
+            Ok(Some(e)) => {
+                summary.config_errors.push(e.to_string());
+                problem_count(&e)
+            }
+            Err(e) => {
+                let figures = TickFigures { config_errors: problem_count(&e), tick_duration: Duration::ZERO };
+                self.emit(None, figures, tick_start);
+                return Err(LoopError::Config(e));
+            }
+        };
+        let loaded = self.loaded.as_ref().expect("refresh loaded a configuration");
+        let settings = loaded.config.settings.clone();
+        summary.dry_run = settings.dry_run;
+        let filtered;
+        let config = match only {
+            None => &loaded.config,
+            Some(pools) => {
+                let mut c = loaded.config.clone();
+                c.pools.retain(|p| pools.contains(&p.name));
+                filtered = c;
+                &filtered
+            }
+        };
+        let budget = tick_budget(settings.tick_budget, tick_start, deadline_of(mode));
+        let result = tick::tick_within(config, &loaded.edges, tick_start, !settings.dry_run, budget).await;
+        let tick_duration = (self.clock.now() - tick_start).to_std().unwrap_or(Duration::ZERO);
+        let figures = TickFigures { config_errors, tick_duration };
+        summary.ticks += 1;
+        let hint = match result {
+            Ok(report) => {
+                self.emit(Some(&report), figures, tick_start);
+                summary.add(&report);
+                report.poll_hint()
+            }
+            Err(e) => {
+                self.emit(None, figures, tick_start);
+                tracing::error!(target: "forge_scaler::tick", error = %e, "tick could not run");
+                match mode {
+                    Mode::Invocation { .. } => return Err(LoopError::Tick(e)),
+                    Mode::Forever => summary.tick_errors.push(e.to_string()),
+                }
+                None
+            }
+        };
+        Ok((settings, hint))
+    }
+
+    fn publish(&self, config: &Config) {
+        if let Some(requests) = &self.tick_requests {
+            requests.publish_config(Arc::new(config.clone()));
+        }
     }
 
     fn emit(&self, report: Option<&TickReport>, figures: TickFigures, at: DateTime<Utc>) {
@@ -745,5 +821,66 @@ pub(crate) mod tests {
         let tick: serde_json::Value = serde_json::from_str(&lines[1]).unwrap();
         assert_eq!(tick["TickDurationMs"], 250);
         assert!(!lines.iter().any(|l| l.contains("s3cr3t")), "no token in metrics");
+    }
+
+    /// A clock whose sleeps never end: only a tick request (or stop) wakes the loop.
+    struct FrozenClock(DateTime<Utc>);
+    #[async_trait]
+    impl Clock for FrozenClock {
+        fn now(&self) -> DateTime<Utc> {
+            self.0
+        }
+        async fn sleep(&self, _d: Duration) {
+            std::future::pending::<()>().await
+        }
+    }
+
+    /// Waits (with a deadline) until `done` holds.
+    async fn eventually(what: &str, done: impl Fn() -> bool) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !done() {
+            assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_tick_request_starts_a_tick_at_once_and_requests_before_a_scheduled_tick_are_served_by_it() {
+        let (rig, scaler) = rig(params("2", &[]), 7, None);
+        let requests = TickRequests::new();
+        // Queued before the first (scheduled, every-pool) tick: that tick serves them.
+        for _ in 0..100 {
+            requests.request(["linux".to_string()]);
+        }
+        let mut scaler = scaler.with_clock(Arc::new(FrozenClock(t(0)))).with_tick_requests(requests.clone());
+        let (tx, rx) = watch::channel(false);
+        let lines = rig.lines.clone();
+        let looping = tokio::spawn(async move { scaler.run(Mode::Forever, rx).await });
+        eventually("the first tick", || lines.lock().unwrap().len() == 2).await;
+        assert!(requests.config().is_some(), "the loaded configuration is published for the webhook shell");
+        assert!(requests.take().is_empty(), "the scheduled tick took the queued requests");
+        requests.request(["linux".to_string()]);
+        eventually("the requested tick", || lines.lock().unwrap().len() == 4).await;
+        tx.send(true).unwrap();
+        let summary = guarded(looping).await.unwrap().unwrap();
+        assert_eq!(summary.ticks, 2, "one scheduled tick, one requested; the clock never moved");
+        assert_eq!(rig.fleet.group("ci-linux").unwrap().group.desired, 4);
+    }
+
+    #[tokio::test]
+    async fn a_requested_tick_touches_only_the_requested_pools() {
+        let (rig, scaler) = rig(params("2", &[]), 7, None);
+        let requests = TickRequests::new();
+        let mut scaler = scaler.with_clock(Arc::new(FrozenClock(t(0)))).with_tick_requests(requests.clone());
+        let (tx, rx) = watch::channel(false);
+        let lines = rig.lines.clone();
+        let looping = tokio::spawn(async move { scaler.run(Mode::Forever, rx).await });
+        eventually("the first tick", || lines.lock().unwrap().len() == 2).await;
+        requests.request(["some-other-pool".to_string()]);
+        eventually("the requested tick", || lines.lock().unwrap().len() >= 3).await;
+        tx.send(true).unwrap();
+        guarded(looping).await.unwrap().unwrap();
+        let lines = rig.lines.lock().unwrap();
+        assert!(!lines[2..].iter().any(|l| l.contains(r#""Pool":"linux""#)), "no line for the linux pool: {lines:?}");
     }
 }

@@ -12,7 +12,8 @@ use std::sync::Arc;
 pub const SSM_PREFIX_ENV: &str = "FORGE_SCALER_SSM_PREFIX";
 
 /// The Lambda runtime: JSON logs, the configuration from SSM under `FORGE_SCALER_SSM_PREFIX`,
-/// clients built once per execution environment, one loop per invocation.
+/// clients built once per execution environment, one loop per scheduled invocation; a Function
+/// URL request is a forge webhook (see `forge_scaler::webhook::lambda`).
 pub fn lambda_main() -> ExitCode {
     init_logging("info", true);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
@@ -31,7 +32,7 @@ pub fn lambda_main() -> ExitCode {
         let handler = Arc::new(Handler::new(app::aws_scaler(ConfigSource::Ssm(prefix), &sdk)));
         let service = lambda_runtime::service_fn(move |event| {
             let handler = handler.clone();
-            async move { handler.handle(event).await }
+            async move { handler.handle_any(event).await }
         });
         match lambda_runtime::run(service).await {
             Ok(()) => ExitCode::from(exit::OK),

@@ -6,6 +6,7 @@ use crate::{exit, init_logging, ConfigArgs};
 use clap::Args;
 use forge_scaler::app;
 use forge_scaler::runloop::Mode;
+use forge_scaler::webhook::{server, trigger::TickRequests};
 use std::sync::Arc;
 
 #[derive(Args, Debug)]
@@ -18,6 +19,10 @@ pub struct RunArgs {
     /// Also print CloudWatch Embedded Metric Format lines to stdout (as the Lambda does).
     #[arg(long)]
     emf: bool,
+    /// Serve forge webhooks at http://ADDR/webhooks/<forge-name> (e.g. 0.0.0.0:8080): a signed
+    /// job webhook ticks the pools it concerns at once. Needs forges/<forge>/webhook_secret.
+    #[arg(long, value_name = "ADDR")]
+    webhook_listen: Option<std::net::SocketAddr>,
 }
 
 pub async fn run(args: RunArgs) -> u8 {
@@ -28,6 +33,20 @@ pub async fn run(args: RunArgs) -> u8 {
         scaler = scaler.with_metrics(Arc::new(|_: &str| {}));
     }
     let (stop_sender, stop) = tokio::sync::watch::channel(false);
+    if let Some(addr) = args.webhook_listen {
+        let listener = match tokio::net::TcpListener::bind(addr).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("error: --webhook-listen {addr}: cannot listen: {e}");
+                return exit::BAD_CONFIG;
+            }
+        };
+        let bound = listener.local_addr().map(|a| a.to_string()).unwrap_or_else(|_| addr.to_string());
+        eprintln!("webhooks: listening on http://{bound}/webhooks/<forge-name>");
+        let requests = TickRequests::new();
+        scaler = scaler.with_tick_requests(requests.clone());
+        tokio::spawn(server::serve(listener, requests, stop.clone()));
+    }
     tokio::spawn(async move {
         wait_for_termination().await;
         tracing::info!("stopping after the current tick");
