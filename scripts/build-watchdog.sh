@@ -41,7 +41,7 @@ for arch in "${arches[@]}"; do
   cargo lambda build --release --target "$triple" --bin forge-scaler --lambda-dir "target/watchdog-$arch"
   end=$(date +%s)
   out="dist/forge-scaler-$arch"
-  cp "target/$triple/release/forge-scaler" "$out"
+  cp "target/watchdog-$arch/forge-scaler/bootstrap" "$out"
   description=$(file -b "$out")
   case "$description" in
     *"statically linked"* | *"static-pie linked"*) ;;
