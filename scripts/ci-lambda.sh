@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Lambda packaging checks for CI: the release `cargo lambda build` of the deploy artifact,
-# cfn-lint (pinned 1.51.0) and `sam validate --lint` on template.yaml. Installs cargo-lambda
+# Lambda packaging checks for CI: the static musl watchdogs (scripts/build-watchdog.sh, each
+# checked by `file` to be statically linked), the release `cargo lambda build` of the deploy
+# artifact, cfn-lint (pinned 1.51.0) on both templates and `sam validate --lint` on template.yaml. Installs cargo-lambda
 # (which brings zig), cfn-lint 1.51.0 and the SAM CLI into venvs when they are not on PATH.
 #
 #   scripts/ci-lambda.sh            # build for arm64 when the aarch64 target is available, else x86_64
@@ -31,7 +32,7 @@ fi
 # cfn-lint 1.51 catches a bad runtime and a malformed rate() that newer releases (bundled with
 # the SAM CLI) miss: run the pinned one, then SAM's own lint.
 echo "== cfn-lint $("$cfn_lint" --version)"
-"$cfn_lint" template.yaml
+"$cfn_lint" template.yaml infra/agent-fleet.yaml
 echo "== sam validate --lint"
 AWS_REGION="${AWS_REGION:-us-east-1}" "$sam" validate --lint
 
@@ -52,3 +53,7 @@ end=$(date +%s)
 zip=target/lambda/forge-scaler/bootstrap.zip
 echo "built $zip for $arch in $((end - start)) s: $(stat -c %s "$zip") bytes zipped"
 python3 -c 'import sys, zipfile; [print(f"  {i.filename}: {i.file_size} bytes") for i in zipfile.ZipFile(sys.argv[1]).infolist()]' "$zip"
+
+# The watchdogs: one static musl build per instance architecture (WATCHDOG_ARCHES to narrow).
+# shellcheck disable=SC2086
+./scripts/build-watchdog.sh ${WATCHDOG_ARCHES:-x86_64 arm64}

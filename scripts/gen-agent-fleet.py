@@ -5,6 +5,8 @@ tests/infra_user_data.rs fails when the template's copies and the scripts differ
 import pathlib
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+# The group is named <GroupNamePrefix><stack name>; the function stack's GroupNamePrefix must match.
+GROUP = "${GroupNamePrefix}${AWS::StackName}"
 FORGES = ["woodpecker", "forgejo", "buildkite", "gitea", "drone", "github", "gitlab"]
 
 SKELETON = r"""AWSTemplateFormatVersion: "2010-09-09"
@@ -19,9 +21,29 @@ Parameters:
     Type: String
     AllowedValues: [woodpecker, forgejo, buildkite, gitea, drone, github, gitlab]
     Description: Which forge's agent the instances run (selects the user-data script).
-  WatchdogUrl:
+  GroupNamePrefix:
     Type: String
-    Description: HTTPS URL of the forge-scaler binary for the instances' architecture.
+    Default: ci-
+    AllowedPattern: "^[a-zA-Z0-9_.-]*$"
+    Description: >-
+      The group is named <GroupNamePrefix><stack name>. Keep it the function stack's
+      GroupNamePrefix (default ci- in both), or the function may not raise this group.
+  WatchdogBucket:
+    Type: String
+    AllowedPattern: "^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
+    Description: S3 bucket holding the watchdog binary (scripts/build-watchdog.sh; docs/deploy.md).
+  WatchdogKey:
+    Type: String
+    AllowedPattern: "^[^*?]+$"
+    Description: >-
+      S3 key of the static forge-scaler binary for the instances' architecture
+      (dist/forge-scaler-x86_64 or dist/forge-scaler-arm64). The instance role may read only this object.
+  WatchdogSha256:
+    Type: String
+    AllowedPattern: "^[0-9a-f]{64}$"
+    Description: >-
+      SHA-256 of that binary (dist/forge-scaler-<arch>.sha256). An instance whose download does
+      not match installs nothing and leaves at once.
   AgentUrl:
     Type: String
     Description: >-
@@ -59,10 +81,39 @@ Parameters:
     Default: 600
     MinValue: 0
     Description: Default boot timeout; the group tag forge-scaler:boot-timeout overrides it.
+  MaxJobs:
+    Type: Number
+    Default: 0
+    MinValue: 0
+    Description: An instance leaves after this many jobs, as soon as idle (watchdog --max-jobs; 0 = no limit).
+  OnRebalance:
+    Type: String
+    Default: leave
+    AllowedValues: [leave, ignore]
+    Description: >-
+      On an EC2 rebalance recommendation (spot): leave (idle at once; busy when the job ends, taking
+      no new one) or ignore it (watchdog --on-rebalance).
+  UnknownGrace:
+    Type: String
+    Default: 15m
+    AllowedPattern: "^([0-9]+(ms|s|m|h|d))+$"
+    Description: >-
+      A probe unable to tell busy from idle this long in a row counts as idle (watchdog
+      --unknown-grace; e.g. 15m).
+  MaxBusy:
+    Type: String
+    Default: 24h
+    AllowedPattern: "^([0-9]+(ms|s|m|h|d))+$"
+    Description: >-
+      Busy this long without one idle reading counts as a broken probe and the instance leaves
+      (watchdog --max-busy; set it above your longest job timeout).
   ImageId:
     Type: AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>
     Default: /aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64
-    Description: Amazon Linux 2023 AMI (the user-data uses dnf and systemd).
+    Description: >-
+      Amazon Linux 2023 AMI (the user-data uses dnf, systemd and the aws CLI). Its architecture,
+      the instance types' and the watchdog binary's must agree: for Graviton use
+      /aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64, t4g types and forge-scaler-arm64.
   InstanceType:
     Type: String
     Default: t3.medium
@@ -136,12 +187,32 @@ Resources:
           PolicyDocument:
             Version: "2012-10-17"
             Statement:
-              # The only write: terminate an instance of this group (the watchdog always decrements).
-              - Effect: Allow
+              # Terminate an instance of this group (the watchdog always decrements).
+              - Sid: LeaveOwnGroup
+                Effect: Allow
                 Action: autoscaling:TerminateInstanceInAutoScalingGroup
-                Resource: !Sub "arn:${AWS::Partition}:autoscaling:${AWS::Region}:${AWS::AccountId}:autoScalingGroup:*:autoScalingGroupName/${AWS::StackName}-agents"
+                Resource: !Sub "arn:${AWS::Partition}:autoscaling:${AWS::Region}:${AWS::AccountId}:autoScalingGroup:*:autoScalingGroupName/@GROUP@"
+              # The watchdog's heartbeat (forge-scaler:heartbeat:<instance-id>) on its own group,
+              # and no other tag: every key in the request must match.
+              - Sid: HeartbeatTagOwnGroup
+                Effect: Allow
+                Action:
+                  - autoscaling:CreateOrUpdateTags
+                  - autoscaling:DeleteTags
+                Resource: !Sub "arn:${AWS::Partition}:autoscaling:${AWS::Region}:${AWS::AccountId}:autoScalingGroup:*:autoScalingGroupName/@GROUP@"
+                Condition:
+                  ForAllValues:StringLike:
+                    aws:TagKeys: "forge-scaler:heartbeat:*"
+                  "Null":
+                    aws:TagKeys: "false"
+              # The watchdog binary: exactly that object.
+              - Sid: ReadWatchdogBinary
+                Effect: Allow
+                Action: s3:GetObject
+                Resource: !Sub "arn:${AWS::Partition}:s3:::${WatchdogBucket}/${WatchdogKey}"
               # Read-only; these actions take no resource scoping.
-              - Effect: Allow
+              - Sid: DescribeGroups
+                Effect: Allow
                 Action:
                   - autoscaling:DescribeAutoScalingInstances
                   - autoscaling:DescribeAutoScalingGroups
@@ -161,6 +232,9 @@ Resources:
         SecurityGroupIds: !Ref SecurityGroups
         IamInstanceProfile:
           Arn: !GetAtt InstanceProfile.Arn
+        # An instance that shuts itself down (no verified watchdog: see the user-data) is gone,
+        # not stopped and kept.
+        InstanceInitiatedShutdownBehavior: terminate
         # IMDSv2 only, and one network hop: job containers (one hop further) cannot reach the
         # instance's credentials.
         MetadataOptions:
@@ -179,7 +253,7 @@ Resources:
   AgentGroup:
     Type: AWS::AutoScaling::AutoScalingGroup
     Properties:
-      AutoScalingGroupName: !Sub "${AWS::StackName}-agents"
+      AutoScalingGroupName: !Sub "@GROUP@"
       MinSize: !Ref MinSize
       MaxSize: !Ref MaxSize
       # DesiredCapacity is left to the function (it only raises it) and to the instances
@@ -240,7 +314,7 @@ Resources:
                 Action:
                   - autoscaling:SuspendProcesses
                   - autoscaling:ResumeProcesses
-                Resource: !Sub "arn:${AWS::Partition}:autoscaling:${AWS::Region}:${AWS::AccountId}:autoScalingGroup:*:autoScalingGroupName/${AWS::StackName}-agents"
+                Resource: !Sub "arn:${AWS::Partition}:autoscaling:${AWS::Region}:${AWS::AccountId}:autoScalingGroup:*:autoScalingGroupName/@GROUP@"
 
   SuspendRebalanceFunction:
     Type: AWS::Lambda::Function
@@ -353,7 +427,7 @@ def user_data(indent):
 
 def main():
     conditions = "\n".join(f"  {condition_name(f)}: !Equals [!Ref Forge, {f}]" for f in FORGES[:-1])
-    text = SKELETON.replace("@CONDITIONS@", conditions).replace("@USERDATA@", user_data(12))
+    text = SKELETON.replace("@GROUP@", GROUP).replace("@CONDITIONS@", conditions).replace("@USERDATA@", user_data(12))
     (ROOT / "infra" / "agent-fleet.yaml").write_text(text)
 
 

@@ -76,7 +76,16 @@ fn every_forge_script_is_embedded_verbatim() {
 fn every_script_installs_the_watchdog_as_a_systemd_unit() {
     for forge in FORGES {
         let script = expanded_script(forge);
-        assert!(script.contains("'${WatchdogUrl}'"), "{forge}: downloads the watchdog");
+        assert!(script.contains("'s3://${WatchdogBucket}/${WatchdogKey}'"), "{forge}: downloads the watchdog");
+        assert!(script.contains("echo '${WatchdogSha256}  '"), "{forge}: checks the watchdog's SHA-256");
+        for flag in [
+            "--max-jobs ${MaxJobs}",
+            "--on-rebalance ${OnRebalance}",
+            "--unknown-grace ${UnknownGrace}",
+            "--max-busy ${MaxBusy}",
+        ] {
+            assert!(script.contains(flag), "{forge}: passes {flag}");
+        }
         assert!(script.contains("/etc/systemd/system/forge-scaler-agent.service"), "{forge}: systemd unit");
         assert!(script.contains("ExecStart=/usr/local/bin/forge-scaler agent"), "{forge}: runs the watchdog");
         assert!(script.contains("--idle-timeout ${IdleTimeoutSeconds}s"), "{forge}: idle timeout default");
@@ -87,7 +96,14 @@ fn every_script_installs_the_watchdog_as_a_systemd_unit() {
             let name = var.trim_start_matches("${").trim_end_matches('}');
             assert!(
                 [
-                    "WatchdogUrl",
+                    "AWS::Region",
+                    "WatchdogBucket",
+                    "WatchdogKey",
+                    "WatchdogSha256",
+                    "MaxJobs",
+                    "OnRebalance",
+                    "UnknownGrace",
+                    "MaxBusy",
                     "AgentUrl",
                     "ForgeUrl",
                     "AgentToken",
@@ -113,7 +129,8 @@ fn the_template_keeps_its_safety_settings() {
         "Cooldown: \"60\"",
         "ScalingProcesses=[\"AZRebalance\"]",
         "Action: autoscaling:TerminateInstanceInAutoScalingGroup",
-        "autoScalingGroupName/${AWS::StackName}-agents",
+        "autoScalingGroupName/${GroupNamePrefix}${AWS::StackName}",
+        "InstanceInitiatedShutdownBehavior: terminate",
         "AWS::AutoScaling::WarmPool",
         "AWS::AutoScaling::ScheduledAction",
         "MixedInstancesPolicy",

@@ -15,28 +15,6 @@ docker create --name drone-runner --restart no \
   '${AgentUrl}'
 : > /etc/forge-scaler/agent.env
 
-cat > /etc/systemd/system/forge-scaler-agent.service <<'UNIT'
-[Unit]
-Description=forge-scaler watchdog for the Drone docker runner
-Wants=network-online.target docker.service
-After=network-online.target docker.service
-
-[Service]
-EnvironmentFile=/etc/forge-scaler/agent.env
-ExecStartPre=/usr/local/bin/wait-in-service
-TimeoutStartSec=infinity
-ExecStartPre=/usr/bin/docker start drone-runner
-ExecStart=/usr/local/bin/forge-scaler agent --idle-timeout ${IdleTimeoutSeconds}s --boot-timeout ${BootTimeoutSeconds}s --docker-label io.drone.build.number --stop-cmd 'docker stop drone-runner' --start-cmd 'docker start drone-runner'
-# The watchdog signals the agent itself; systemd only signals the watchdog.
-KillMode=process
-TimeoutStopSec=infinity
-Restart=on-failure
-RestartSec=5
-
-[Install]
-WantedBy=multi-user.target
-UNIT
-systemctl daemon-reload
-systemctl enable forge-scaler-agent.service
-# --no-block: in a warm pool the unit waits (wait-in-service) and user-data must finish.
-systemctl start --no-block forge-scaler-agent.service
+start_watchdog "the Drone docker runner" \
+  "--docker-label io.drone.build.number --stop-cmd 'docker stop drone-runner' --start-cmd 'docker start drone-runner'" \
+  "ExecStartPre=/usr/bin/docker start drone-runner"

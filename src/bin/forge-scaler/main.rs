@@ -77,12 +77,54 @@ impl ConfigArgs {
     }
 }
 
-/// Logs go to stderr: JSON under Lambda, human-readable in the CLI. `RUST_LOG` overrides.
+/// Logs go to stderr: JSON under Lambda, human-readable in the CLI. `RUST_LOG` overrides the
+/// level; Lambda's own log controls (`AWS_LAMBDA_LOG_LEVEL`, `AWS_LAMBDA_LOG_FORMAT`, set from
+/// the function's logging configuration) override both.
 pub fn init_logging(default_level: &str, json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+    let env = |name: &str| std::env::var(name).ok();
+    let choice = log_choice(
+        default_level,
+        json,
+        env("RUST_LOG").as_deref(),
+        env("AWS_LAMBDA_LOG_LEVEL").as_deref(),
+        env("AWS_LAMBDA_LOG_FORMAT").as_deref(),
+    );
+    let filter = tracing_subscriber::EnvFilter::try_new(&choice.filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    let _ = if json { builder.json().flatten_event(true).try_init() } else { builder.compact().try_init() };
+    let _ = if choice.json { builder.json().flatten_event(true).try_init() } else { builder.compact().try_init() };
+}
+
+/// The log filter and format chosen from the defaults and the environment.
+#[derive(Debug, PartialEq, Eq)]
+struct LogChoice {
+    filter: String,
+    json: bool,
+}
+
+/// `AWS_LAMBDA_LOG_LEVEL` (TRACE, DEBUG, INFO, WARN, ERROR, FATAL) beats `RUST_LOG`, which beats
+/// the default; `AWS_LAMBDA_LOG_FORMAT` (JSON or Text) beats the default format. Unknown or
+/// empty values are ignored.
+fn log_choice(
+    default_level: &str,
+    default_json: bool,
+    rust_log: Option<&str>,
+    lambda_level: Option<&str>,
+    lambda_format: Option<&str>,
+) -> LogChoice {
+    let lambda_level = lambda_level.map(|l| l.trim().to_ascii_lowercase()).and_then(|l| match l.as_str() {
+        "trace" | "debug" | "info" | "warn" | "error" => Some(l),
+        "fatal" => Some("error".to_string()),
+        _ => None,
+    });
+    let rust_log = rust_log.map(str::trim).filter(|l| !l.is_empty()).map(str::to_string);
+    let filter = lambda_level.or(rust_log).unwrap_or_else(|| default_level.to_string());
+    let json = match lambda_format.map(|f| f.trim().to_ascii_lowercase()).as_deref() {
+        Some("json") => true,
+        Some("text") => false,
+        _ => default_json,
+    };
+    LogChoice { filter, json }
 }
 
 /// A CLI piped into `head` should end quietly, not panic on a broken pipe.
@@ -119,4 +161,41 @@ fn main() -> ExitCode {
         }
     });
     ExitCode::from(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{log_choice, LogChoice};
+
+    fn choice(filter: &str, json: bool) -> LogChoice {
+        LogChoice { filter: filter.to_string(), json }
+    }
+
+    #[test]
+    fn without_any_setting_the_defaults_hold() {
+        assert_eq!(log_choice("info", true, None, None, None), choice("info", true));
+        assert_eq!(log_choice("warn", false, Some(" "), Some(""), Some("")), choice("warn", false));
+    }
+
+    #[test]
+    fn rust_log_sets_the_filter() {
+        assert_eq!(
+            log_choice("info", true, Some("forge_scaler=debug"), None, None),
+            choice("forge_scaler=debug", true)
+        );
+    }
+
+    #[test]
+    fn lambdas_log_level_beats_rust_log_and_fatal_means_error() {
+        assert_eq!(log_choice("info", true, Some("debug"), Some("WARN"), None), choice("warn", true));
+        assert_eq!(log_choice("info", true, Some("debug"), Some("FATAL"), None), choice("error", true));
+        assert_eq!(log_choice("info", true, Some("debug"), Some("LOUD"), None), choice("debug", true));
+    }
+
+    #[test]
+    fn lambdas_log_format_picks_json_or_text() {
+        assert_eq!(log_choice("info", true, None, None, Some("Text")), choice("info", false));
+        assert_eq!(log_choice("info", false, None, None, Some("JSON")), choice("info", true));
+        assert_eq!(log_choice("info", false, None, None, Some("xml")), choice("info", false));
+    }
 }
