@@ -174,7 +174,7 @@ fn main() {
         let config = bench_config("http://127.0.0.1:9");
         let sources: BTreeMap<String, Arc<dyn JobSource>> =
             [("wp".to_string(), Arc::new(FakeQueue) as Arc<dyn JobSource>)].into();
-        let edges = Edges { sources, fleet: fleet(), command_fleets: BTreeMap::new() };
+        let edges = Edges::new(sources, fleet(), BTreeMap::new());
         let (fake_cpu, fake_wall) = tick_cpu(&config, &edges, ticks).await;
 
         // The real Woodpecker adapter reading a 10,000-task queue from a local fake.
@@ -199,7 +199,7 @@ fn main() {
         let config = bench_config(&server);
         let (sources, errors) = forge_scaler::app::job_sources(&config);
         assert!(errors.is_empty(), "{errors:?}");
-        let edges = Edges { sources, fleet: fleet(), command_fleets: BTreeMap::new() };
+        let edges = Edges::new(sources, fleet(), BTreeMap::new());
         let (http_cpu, http_wall) = tick_cpu(&config, &edges, ticks).await;
         (fake_cpu, fake_wall, http_cpu, http_wall)
     });

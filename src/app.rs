@@ -4,9 +4,11 @@
 
 use crate::cloud::asg::AsgFleet;
 use crate::cloud::command::CommandFleet;
+use crate::cloud::ssm::SsmStore;
 use crate::cloud::{Fleet, ParamError, ParamStore};
 use crate::config::{Config, ConfigError, FleetSpec, RawConfig};
 use crate::forge::{self, ForgeError, JobSource};
+use crate::runloop::{EdgesFactory, Scaler};
 use crate::tick::Edges;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -65,10 +67,30 @@ impl ConfigSource {
     }
 }
 
+/// How long one AWS operation may take, retries included, and one attempt of it: every
+/// AWS call is bounded, so a hung endpoint costs a tick seconds, not the Lambda's minute.
+pub const AWS_OPERATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+pub const AWS_ATTEMPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// Connecting to an AWS endpoint.
+pub const AWS_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+/// Attempts per AWS operation (adaptive retry: backs off when AWS throttles).
+pub const AWS_MAX_ATTEMPTS: u32 = 3;
+
 /// The AWS SDK configuration from the standard environment (`AWS_REGION`,
-/// `AWS_ENDPOINT_URL`, `AWS_PROFILE`, credentials chain).
+/// `AWS_ENDPOINT_URL`, `AWS_PROFILE`, credentials chain), with bounded timeouts and
+/// adaptive retries.
 pub async fn aws_sdk_config() -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(AWS_CONNECT_TIMEOUT)
+        .operation_attempt_timeout(AWS_ATTEMPT_TIMEOUT)
+        .operation_timeout(AWS_OPERATION_TIMEOUT)
+        .build();
+    let retries = aws_config::retry::RetryConfig::adaptive().with_max_attempts(AWS_MAX_ATTEMPTS);
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .timeout_config(timeouts)
+        .retry_config(retries)
+        .load()
+        .await
 }
 
 /// Builds the job sources for every configured forge. A forge whose client cannot be built
@@ -89,9 +111,24 @@ pub fn job_sources(config: &Config) -> (BTreeMap<String, Arc<dyn JobSource>>, Ve
 
 /// Builds the edges a tick needs against real AWS (or whatever `AWS_ENDPOINT_URL` names).
 pub fn edges(config: &Config, sdk: &aws_config::SdkConfig) -> (Edges, Vec<ForgeError>) {
+    edges_with(config, Arc::new(AsgFleet::new(sdk)))
+}
+
+/// The edges for a configuration around a given Auto Scaling fleet: the one place forge
+/// clients and command fleets are built.
+pub fn edges_with(config: &Config, fleet: Arc<dyn Fleet>) -> (Edges, Vec<ForgeError>) {
     let (sources, errors) = job_sources(config);
+    (Edges::new(sources, fleet, command_fleets(config)), errors)
+}
+
+/// The production scaler (for the Lambda and `run`): SSM and Auto Scaling clients from one
+/// SDK configuration, built once; job sources and command fleets rebuilt only when the
+/// forges or fleets change.
+pub fn aws_scaler(source: ConfigSource, sdk: &aws_config::SdkConfig) -> Scaler {
+    let params: Arc<dyn ParamStore> = Arc::new(SsmStore::new(sdk));
     let fleet: Arc<dyn Fleet> = Arc::new(AsgFleet::new(sdk));
-    (Edges { sources, fleet, command_fleets: command_fleets(config) }, errors)
+    let build_edges: EdgesFactory = Arc::new(move |config: &Config| edges_with(config, fleet.clone()));
+    Scaler::new(source, Some(params), build_edges)
 }
 
 /// One `CommandFleet` per `fleet = command` pool, by pool name.

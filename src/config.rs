@@ -738,7 +738,7 @@ fn validate_pool(
     }
     let scale_out_cooldown = s.duration("scale_out_cooldown", Duration::ZERO);
     let unschedulable_after = s.duration("unschedulable_after", crate::policy::default_unschedulable_after());
-    let boot_timeout = s.duration("boot_timeout", Duration::from_secs(600));
+    let boot_timeout = s.duration("boot_timeout", crate::policy::default_boot_timeout());
     let idle_timeout = match s.get("idle_timeout") {
         Some("adaptive") => IdleTimeout::Adaptive,
         _ => IdleTimeout::Fixed(s.duration("idle_timeout", Duration::from_secs(600))),
@@ -837,7 +837,16 @@ fn validate_pool(
         labels,
         drone,
         run_untagged,
-        policy: Policy { slots, spare, max_instances, max_step, scale_out_cooldown, unschedulable_after, formula },
+        policy: Policy {
+            slots,
+            spare,
+            max_instances,
+            max_step,
+            scale_out_cooldown,
+            unschedulable_after,
+            boot_timeout,
+            formula,
+        },
         idle_timeout,
         boot_timeout,
     })

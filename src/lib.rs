@@ -5,13 +5,16 @@
 //! A functional core inside an imperative shell:
 //! - [`model`]: plain data (queue, group, plan, reasons). [`policy`]: a pool's tuning.
 //! - [`plan`]: the planner, a pure function of policy, observation and `now`.
+//! - [`step`]: one pool's whole decision at a tick (plan, tags, notes), pure; the tick and
+//!   the simulator both call it.
 //! - [`config`]: the raw key tree (SSM or TOML) validated once into [`config::Config`].
 //! - [`forge`]: the `JobSource` trait and one adapter per forge (wire types private).
 //! - [`cloud`]: the `Fleet` (Auto Scaling) and `ParamStore` (SSM) traits, AWS impls, and
 //!   an in-memory fleet for tests.
-//! - [`tick`]: observe -> plan -> apply -> report, for every pool.
+//! - [`tick`]: observe -> step each pool -> apply -> report, for every pool.
 //! - [`app`]: the shell the CLI and Lambda share (config source, AWS setup, edges).
-//! - [`runloop`]: the config cache and inner loop the Lambda and `run` share; the Lambda handler.
+//! - [`runloop`]: the config cache and inner loop the Lambda and `run` share.
+//! - [`lambda`]: the Lambda handler around the loop, and its error `Diagnostic`.
 //! - [`metrics`]: CloudWatch Embedded Metric Format lines from a tick report (pure).
 //! - [`agent`]: the instance watchdog (`idle` is pure, `host` does I/O).
 //! - [`adaptive`]: the adaptive idle timeout (pure) and the arrival history kept in a tag.
@@ -25,10 +28,12 @@ pub mod app;
 pub mod cloud;
 pub mod config;
 pub mod forge;
+pub mod lambda;
 pub mod metrics;
 pub mod model;
 pub mod plan;
 pub mod policy;
 pub mod runloop;
 pub mod sim;
+pub mod step;
 pub mod tick;

@@ -4,12 +4,18 @@
 //! writes the lines to stdout, where Lambda's log agent turns them into metrics).
 //!
 //! Per pool (dimension `Pool`): `PendingJobs`, `RunningJobs`, `DesiredBefore`,
-//! `DesiredAfter` (counts of the tick; absent when the pool could not be observed) and
-//! `ForgeErrors` (1 when the pool errored this tick, else 0). Per tick (no dimension):
+//! `DesiredAfter` (counts of the tick; absent when the pool could not be observed),
+//! `ForgeErrors` (1 when the pool's forge failed or did not answer in time, else 0), and,
+//! only in the ticks where they happen: `GroupErrors` (the group could not be read),
+//! `ApplyErrors` (the raise was refused), `PoolConfigErrors` (the forge has no usable
+//! client), `TagWriteErrors` (a write of the group's tags failed; a raise still counts),
+//! `PartialCounts` (the forge's listing was cut short: the counts are a lower bound) and
+//! `UnschedulableJobs` (pending jobs the guard left out of demand). Per tick (no dimension):
 //! `ConfigErrors` (problems of a configuration that failed to load this tick; the last valid
 //! one stays in use) and `TickDurationMs`.
 
-use crate::tick::{Action, PoolReport, TickReport};
+use crate::step::Note;
+use crate::tick::{Action, ErrorKind, PoolReport, TickReport};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 use std::time::Duration;
@@ -45,12 +51,23 @@ pub fn pool_line(pool: &PoolReport, at: DateTime<Utc>) -> String {
     ];
     let mut values: Vec<(&str, &str, u64)> =
         counts.iter().filter_map(|(name, v)| v.map(|v| (*name, "Count", u64::from(v)))).collect();
-    values.push(("ForgeErrors", "Count", u64::from(pool.action == Action::Error)));
+    let kind = pool.error_kind.filter(|_| pool.action == Action::Error);
+    values.push(("ForgeErrors", "Count", u64::from(kind == Some(ErrorKind::Forge))));
+    if let Some(kind) = kind.filter(|k| *k != ErrorKind::Forge) {
+        values.push((kind.metric(), "Count", 1));
+    }
+    let step = pool.step.as_ref();
+    let occasional = [
+        ("TagWriteErrors", pool.warnings.len() as u64),
+        ("PartialCounts", step.map_or(0, |s| s.notes.iter().any(|n| matches!(n, Note::Partial { .. })) as u64)),
+        ("UnschedulableJobs", step.map_or(0, |s| u64::from(s.plan.left_out()))),
+    ];
+    values.extend(occasional.into_iter().filter(|(_, v)| *v > 0).map(|(name, v)| (name, "Count", v)));
     let mut properties = Map::new();
     properties.insert(POOL_DIMENSION.to_string(), Value::from(pool.pool.clone()));
     // Searchable in Logs Insights; not dimensions (each dimension combination is a billed metric).
     properties.insert("Forge".to_string(), Value::from(pool.forge.clone()));
-    properties.insert("Group".to_string(), Value::from(pool.asg.clone()));
+    properties.insert("Group".to_string(), Value::from(pool.group.clone()));
     emf_object(&[POOL_DIMENSION], &values, properties, at)
 }
 
@@ -98,7 +115,7 @@ mod tests {
         PoolReport {
             pool: name.into(),
             forge: "wp".into(),
-            asg: format!("ci-{name}"),
+            group: format!("ci-{name}"),
             pending: counts.map(|c| c.0),
             running: counts.map(|c| c.1),
             waiting: counts.map(|_| 0),
@@ -107,9 +124,10 @@ mod tests {
             action,
             reasons: vec![],
             error: (action == Action::Error).then(|| "forge wp: HTTP 500".to_string()),
+            error_kind: (action == Action::Error).then_some(ErrorKind::Forge),
+            warnings: vec![],
             requests: 1,
-            observation: None,
-            plan: None,
+            step: None,
             poll_hint: None,
         }
     }
@@ -159,6 +177,25 @@ mod tests {
         assert_eq!(declared_metrics(&v), [("ForgeErrors".to_string(), "Count".to_string())]);
         assert_eq!(v["ForgeErrors"], 1);
         assert!(v.get("PendingJobs").is_none());
+    }
+
+    #[test]
+    fn a_missing_group_counts_as_a_group_error_not_a_forge_error() {
+        let mut p = pool("mac", Action::Error, None);
+        p.error_kind = Some(ErrorKind::Group);
+        let v = parse(&pool_line(&p, at()));
+        assert_eq!(v["ForgeErrors"], 0);
+        assert_eq!(v["GroupErrors"], 1);
+    }
+
+    #[test]
+    fn a_raise_whose_tags_failed_counts_a_tag_write_error() {
+        let mut p = pool("linux", Action::Raise, Some((7, 1, 1, 4)));
+        p.warnings.push("raised, but the group's tags were not written".into());
+        let v = parse(&pool_line(&p, at()));
+        assert_eq!(v["TagWriteErrors"], 1);
+        assert_eq!(v["ForgeErrors"], 0);
+        assert_eq!(v["DesiredAfter"], 4);
     }
 
     #[test]

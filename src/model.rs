@@ -3,8 +3,24 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
+
+/// The group tags forge-scaler writes (the function) and reads (the function and the
+/// instance watchdog). They carry a stateless function's memory between ticks.
+pub mod tags {
+    /// Time of the last scale-out (RFC 3339); cooldowns derive from it.
+    pub const LAST_SCALE_OUT: &str = "forge-scaler:last-scale-out";
+    /// The desired capacity that scale-out set; the unschedulable guard reads it.
+    pub const LAST_SCALE_OUT_TO: &str = "forge-scaler:last-scale-out-to";
+    /// The watchdog's idle timeout (humantime).
+    pub const IDLE_TIMEOUT: &str = "forge-scaler:idle-timeout";
+    /// The watchdog's boot timeout (humantime).
+    pub const BOOT_TIMEOUT: &str = "forge-scaler:boot-timeout";
+    /// A pool's recent job arrivals, for the adaptive idle timeout.
+    pub const ARRIVALS: &str = "forge-scaler:arrivals";
+}
 
 /// One job as a forge adapter reports it: enough to de-duplicate across pools and to
 /// apply the unschedulable guard. Count-only sources (Buildkite, generic) report jobs
@@ -37,6 +53,9 @@ pub struct PoolJobs {
     pub requests: u32,
     /// A poll interval the forge asked for (Buildkite's poll-duration header).
     pub poll_hint: Option<Duration>,
+    /// Why the counts are only a lower bound (a page or request budget, or the deadline,
+    /// cut the listing short); `None` when the forge's answer was read whole.
+    pub partial: Option<String>,
 }
 
 impl PoolJobs {
@@ -58,14 +77,23 @@ pub struct Queue {
     /// shorter than `pending` (jobs of unknown age are always demand).
     #[serde(default)]
     pub pending_ages_s: Vec<u64>,
+    /// The ids of those same jobs, in the same order, where the forge gave one (so the
+    /// planner can name the jobs it leaves out); may be empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending_ids: Vec<String>,
 }
 
 impl Queue {
     /// Builds the planner's view from de-duplicated jobs at `now`.
     pub fn from_jobs(pending: &[JobRef], running: &[JobRef], waiting: u32, now: DateTime<Utc>) -> Self {
-        let pending_ages_s =
-            pending.iter().filter_map(|j| j.created).map(|c| (now - c).num_seconds().max(0) as u64).collect();
-        Queue { pending: pending.len() as u32, running: running.len() as u32, waiting, pending_ages_s }
+        let dated = || pending.iter().filter_map(|j| Some((j.created?, j)));
+        let pending_ages_s = dated().map(|(c, _)| (now - c).num_seconds().max(0) as u64).collect();
+        let pending_ids = if pending.iter().any(|j| j.id.is_some()) {
+            dated().map(|(_, j)| j.id.clone().unwrap_or_else(|| "?".into())).collect()
+        } else {
+            Vec::new()
+        };
+        Queue { pending: pending.len() as u32, running: running.len() as u32, waiting, pending_ages_s, pending_ids }
     }
 }
 
@@ -83,6 +111,36 @@ pub struct Group {
     /// From the group's tag `forge-scaler:last-scale-out` (RFC 3339).
     #[serde(default)]
     pub last_scale_out: Option<DateTime<Utc>>,
+    /// From the tag `forge-scaler:last-scale-out-to`: the desired capacity it set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_scale_out_to: Option<u32>,
+}
+
+/// One group as read at a tick: the planner's `Group` plus its tags.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GroupState {
+    pub group: Group,
+    pub tags: BTreeMap<String, String>,
+}
+
+impl GroupState {
+    /// Builds the state, deriving `last_scale_out` (and the desired it set) from the tags.
+    pub fn new(
+        min: u32,
+        max: u32,
+        desired: u32,
+        in_service: u32,
+        booting: u32,
+        tags: BTreeMap<String, String>,
+    ) -> Self {
+        let last_scale_out = tags
+            .get(tags::LAST_SCALE_OUT)
+            .and_then(|t| DateTime::parse_from_rfc3339(t.trim()).ok())
+            .map(|t| t.with_timezone(&Utc));
+        let last_scale_out_to = tags.get(tags::LAST_SCALE_OUT_TO).and_then(|t| t.trim().parse().ok());
+        let group = Group { min, max, desired, in_service, booting, last_scale_out, last_scale_out_to };
+        GroupState { group, tags }
+    }
 }
 
 /// Everything the planner needs about one pool at one instant.
@@ -112,10 +170,24 @@ pub enum Reason {
     Spare {
         spare: u32,
     },
-    /// Pending jobs older than `unschedulable_after` left out of demand.
+    /// Pending jobs older than `unschedulable_after` left out of demand because ready
+    /// slots of the pool stood idle and did not take them.
     Unschedulable {
         jobs: u32,
         older_than_s: u64,
+        idle_slots: u32,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        ids: Vec<String>,
+    },
+    /// Pending jobs left out of demand because the scale-out made after they were created
+    /// (to `to` instances, `launched_s_ago`) had spare slots and did not take them within
+    /// the boot timeout.
+    LaunchDidNotHelp {
+        jobs: u32,
+        to: u32,
+        launched_s_ago: u64,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        ids: Vec<String>,
     },
     /// Jobs wait on dependencies, nothing runs, no instance: start one.
     DeadlockGuard {
@@ -158,9 +230,15 @@ impl fmt::Display for Reason {
                 "weighted formula over {pending} pending and {running} running jobs gives {target} instance(s)"
             ),
             Reason::Spare { spare } => write!(f, "{spare} spare instance(s) added while there is demand"),
-            Reason::Unschedulable { jobs, older_than_s } => write!(
+            Reason::Unschedulable { jobs, older_than_s, idle_slots, ids } => write!(
                 f,
-                "{jobs} pending job(s) older than {older_than_s}s left out of demand: no agent takes them (labels or a broken image?)"
+                "{jobs} pending job(s){} older than {older_than_s}s left out of demand: {idle_slots} slot(s) stand idle and no agent takes them (labels or a broken image?)",
+                name_jobs(ids)
+            ),
+            Reason::LaunchDidNotHelp { jobs, to, launched_s_ago, ids } => write!(
+                f,
+                "{jobs} pending job(s){} left out of demand: the scale-out to {to} made {launched_s_ago}s ago had room for them and no agent took them within the boot timeout (labels or a broken image?)",
+                name_jobs(ids)
             ),
             Reason::DeadlockGuard { waiting } => write!(
                 f,
@@ -185,6 +263,16 @@ impl fmt::Display for Reason {
     }
 }
 
+/// " (a, b, c)" or " (a, b, ... 12 in all)"; empty when no job is named.
+pub fn name_jobs(ids: &[String]) -> String {
+    const SHOWN: usize = 5;
+    match ids.len() {
+        0 => String::new(),
+        n if n <= SHOWN => format!(" ({})", ids.join(", ")),
+        n => format!(" ({}, ... {n} in all)", ids[..SHOWN].join(", ")),
+    }
+}
+
 /// The planner's decision for one pool.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Plan {
@@ -201,5 +289,15 @@ impl Plan {
     }
     pub fn reason_strings(&self) -> Vec<String> {
         self.reasons.iter().map(|r| r.to_string()).collect()
+    }
+    /// Pending jobs the unschedulable guard left out of demand.
+    pub fn left_out(&self) -> u32 {
+        self.reasons
+            .iter()
+            .map(|r| match r {
+                Reason::Unschedulable { jobs, .. } | Reason::LaunchDidNotHelp { jobs, .. } => *jobs,
+                _ => 0,
+            })
+            .sum()
     }
 }

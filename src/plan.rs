@@ -12,14 +12,9 @@ pub fn plan(policy: &Policy, obs: &Observation, now: DateTime<Utc>) -> Plan {
     let group = &obs.group;
     let mut reasons = Vec::new();
 
-    // Unschedulable guard: jobs that old wait for something other than capacity.
-    let too_old = policy.unschedulable_after.as_secs();
-    let unschedulable = queue.pending_ages_s.iter().filter(|&&age| age > too_old).count() as u32;
-    let unschedulable = unschedulable.min(queue.pending);
-    if unschedulable > 0 {
-        reasons.push(Reason::Unschedulable { jobs: unschedulable, older_than_s: too_old });
-    }
-    let pending = queue.pending - unschedulable;
+    let left_out = unschedulable(policy, obs, now);
+    let pending = queue.pending - left_out.iter().map(excluded).sum::<u32>().min(queue.pending);
+    reasons.extend(left_out);
     let running = queue.running;
     let demand = pending as u64 + running as u64;
     let slots = policy.slots.max(1);
@@ -86,6 +81,65 @@ pub fn plan(policy: &Policy, obs: &Observation, now: DateTime<Utc>) -> Plan {
     let desired = group.desired + step;
     reasons.push(Reason::Raise { from: group.desired, to: desired });
     Plan { desired, target, reasons }
+}
+
+/// The unschedulable guard: which pending jobs wait for something other than capacity.
+/// A job is left out of demand only when capacity that could have taken it stood idle
+/// while it waited, never for its age alone (after an outage, or behind a full MaxSize,
+/// old jobs are real demand, and a backlog with no instances must launch):
+/// - older than `unschedulable_after` while ready slots of the pool stand idle now; or
+/// - created before the last scale-out, which set desired to `D`, and still pending
+///   `boot_timeout` after it while fewer than `D x slots` jobs run: that launch had room
+///   for it and no agent took it. Until the next scale-out, such a job costs nothing more,
+///   so one job no agent takes costs at most one launch per `boot + boot_timeout`.
+///
+/// Jobs of unknown age (the forge gave no creation time) always count.
+fn unschedulable(policy: &Policy, obs: &Observation, now: DateTime<Utc>) -> Vec<Reason> {
+    let (queue, group) = (&obs.queue, &obs.group);
+    let slots = policy.slots.max(1) as u64;
+    let id = |i: usize| queue.pending_ids.get(i).cloned();
+    let mut reasons = Vec::new();
+
+    let idle_slots = (group.in_service as u64 * slots).saturating_sub(queue.running as u64);
+    let too_old = policy.unschedulable_after.as_secs();
+    let mut taken = vec![false; queue.pending_ages_s.len()];
+    if idle_slots > 0 {
+        let old: Vec<usize> = (0..taken.len()).filter(|&i| queue.pending_ages_s[i] > too_old).collect();
+        if !old.is_empty() {
+            old.iter().for_each(|&i| taken[i] = true);
+            reasons.push(Reason::Unschedulable {
+                jobs: old.len() as u32,
+                older_than_s: too_old,
+                idle_slots: saturate(idle_slots),
+                ids: old.iter().filter_map(|&i| id(i)).collect(),
+            });
+        }
+    }
+
+    if let (Some(last), Some(to)) = (group.last_scale_out, group.last_scale_out_to) {
+        let since_s = (now - last).num_seconds();
+        let room = (queue.running as u64) < to as u64 * slots;
+        if since_s >= 0 && since_s as u64 >= policy.boot_timeout.as_secs() && room {
+            let before: Vec<usize> =
+                (0..taken.len()).filter(|&i| !taken[i] && queue.pending_ages_s[i] >= since_s as u64).collect();
+            if !before.is_empty() {
+                reasons.push(Reason::LaunchDidNotHelp {
+                    jobs: before.len() as u32,
+                    to,
+                    launched_s_ago: since_s as u64,
+                    ids: before.iter().filter_map(|&i| id(i)).collect(),
+                });
+            }
+        }
+    }
+    reasons
+}
+
+fn excluded(reason: &Reason) -> u32 {
+    match reason {
+        Reason::Unschedulable { jobs, .. } | Reason::LaunchDidNotHelp { jobs, .. } => *jobs,
+        _ => 0,
+    }
 }
 
 fn saturate(n: u64) -> u32 {
@@ -244,16 +298,73 @@ mod tests {
     }
 
     #[test]
-    fn unschedulable_jobs_are_not_demand() {
-        // 3 pending, two of them 2 hours old: only one counts.
-        let plan = Obs::new().pending(3).ages(&[7200, 7200, 5]).plan(&slots(1));
+    fn old_jobs_beside_idle_slots_are_not_demand() {
+        // 3 pending, two of them 2 hours old, and one ready instance doing nothing: the
+        // old ones are not taken by the idle slot, so only the fresh one counts.
+        let mut obs = Obs::new().pending(3).ages(&[7200, 7200, 5]).desired(1);
+        obs.0.group.in_service = 1;
+        let plan = obs.plan(&slots(1));
         assert_eq!(plan.desired, 1);
-        assert!(plan.reasons.contains(&Reason::Unschedulable { jobs: 2, older_than_s: 1800 }));
+        assert!(plan
+            .reasons
+            .iter()
+            .any(|r| matches!(r, Reason::Unschedulable { jobs: 2, older_than_s: 1800, idle_slots: 1, .. })));
+    }
+
+    #[test]
+    fn an_old_backlog_with_no_instances_launches_after_an_outage() {
+        // Seven jobs waited 31 minutes while the function (or the forge) was down, MinSize
+        // 0, nothing running: the age rule alone used to plan 0 here, forever.
+        let plan = Obs::new().pending(7).ages(&[1860; 7]).plan(&slots(1));
+        assert_eq!(plan.desired, 7);
+        assert_eq!(plan.left_out(), 0);
+    }
+
+    #[test]
+    fn a_backlog_waiting_behind_busy_instances_at_max_size_still_counts() {
+        // At MaxSize 4, every slot busy, 6 jobs queued an hour behind them since the last
+        // scale-out to 4: once MaxSize goes up, all of them are demand.
+        let mut obs = Obs::new().pending(6).running(4).ages(&[3600; 6]).desired(4).max(4);
+        obs.0.group.in_service = 4;
+        obs.0.group.last_scale_out = Some(now() - chrono::Duration::seconds(3000));
+        obs.0.group.last_scale_out_to = Some(4);
+        assert_eq!(obs.plan(&slots(1)).left_out(), 0);
+        let raised = obs.max(20).plan(&slots(1));
+        assert_eq!(raised.desired, 10);
+    }
+
+    #[test]
+    fn a_job_no_launch_could_serve_is_left_out_after_the_boot_timeout() {
+        // A launch to 1 was made for the job 11 minutes ago; the instance came, idled and
+        // left (desired 0 again); the job still waits: no second launch.
+        let mut obs = Obs::new().pending(1).ages(&[700]);
+        obs.0.group.last_scale_out = Some(now() - chrono::Duration::seconds(660));
+        obs.0.group.last_scale_out_to = Some(1);
+        obs.0.queue.pending_ids = vec!["42".into()];
+        let plan = obs.plan(&slots(1));
+        assert_eq!(plan.desired, 0);
+        assert!(plan.reasons.iter().any(|r| matches!(r, Reason::LaunchDidNotHelp { jobs: 1, to: 1, .. })));
+        assert!(plan.reason_strings().iter().any(|r| r.contains("(42)")));
+        // Within the boot timeout the launch may still serve it: it counts.
+        obs.0.group.last_scale_out = Some(now() - chrono::Duration::seconds(300));
+        assert_eq!(obs.plan(&slots(1)).left_out(), 0);
+    }
+
+    #[test]
+    fn a_job_created_after_the_last_launch_is_demand() {
+        let mut obs = Obs::new().pending(1).ages(&[60]);
+        obs.0.group.last_scale_out = Some(now() - chrono::Duration::seconds(3600));
+        obs.0.group.last_scale_out_to = Some(1);
+        assert_eq!(obs.plan(&slots(1)).desired, 1);
     }
 
     #[test]
     fn jobs_without_age_always_count() {
-        assert_eq!(Obs::new().pending(3).ages(&[7200]).plan(&slots(1)).desired, 2);
+        // One ready instance idles beside an old job: that one is left out, the two jobs
+        // of unknown age count.
+        let mut obs = Obs::new().pending(3).ages(&[7200]).desired(1);
+        obs.0.group.in_service = 1;
+        assert_eq!(obs.plan(&slots(1)).desired, 2);
     }
 
     #[test]
@@ -309,7 +420,7 @@ mod tests {
                     (
                         Policy { slots, spare, max_instances, max_step, ..Policy::default() },
                         Observation {
-                            queue: Queue { pending, running, waiting, pending_ages_s: vec![] },
+                            queue: Queue { pending, running, waiting, ..Queue::default() },
                             group: Group { min, max, desired, ..Group::default() },
                         },
                     )
@@ -335,6 +446,28 @@ mod tests {
             let mut bigger = obs.clone();
             bigger.queue.pending += more;
             prop_assert!(plan(&policy, &bigger, now()).desired >= plan(&policy, &obs, now()).desired);
+        }
+
+        #[test]
+        fn an_unschedulable_verdict_needs_idle_slots_or_a_launch_with_room(
+            (policy, mut obs) in arb_case(),
+            ages in proptest::collection::vec(0u64..20_000, 0..20),
+            in_service in 0u32..5,
+            launched_s_ago in proptest::option::of(0i64..20_000),
+            to in 0u32..10,
+        ) {
+            obs.queue.pending = obs.queue.pending.max(ages.len() as u32);
+            obs.queue.pending_ages_s = ages;
+            obs.group.in_service = in_service;
+            obs.group.last_scale_out = launched_s_ago.map(|s| now() - chrono::Duration::seconds(s));
+            obs.group.last_scale_out_to = Some(to);
+            let p = plan(&policy, &obs, now());
+            let idle = in_service * policy.slots > obs.queue.running;
+            let launch_room = launched_s_ago.is_some() && obs.queue.running < to * policy.slots;
+            if !idle && !launch_room {
+                prop_assert_eq!(p.left_out(), 0);
+            }
+            prop_assert!(p.left_out() <= obs.queue.pending);
         }
 
         #[test]

@@ -39,9 +39,13 @@ pub struct Policy {
     pub max_step: Option<u32>,
     #[serde(default, with = "humantime_serde_opt")]
     pub scale_out_cooldown: Duration,
-    /// Pending jobs older than this are left out of demand.
+    /// A pending job this old, while ready slots of the pool stand idle, is unschedulable.
     #[serde(default = "default_unschedulable_after", with = "humantime_serde_opt")]
     pub unschedulable_after: Duration,
+    /// How long a launched instance may take to serve (the watchdog's boot timeout): a job
+    /// a scale-out was made for and still pending this long after it was not helped by it.
+    #[serde(default = "default_boot_timeout", with = "humantime_serde_opt")]
+    pub boot_timeout: Duration,
     #[serde(default)]
     pub formula: Formula,
 }
@@ -54,6 +58,10 @@ pub fn default_unschedulable_after() -> Duration {
     Duration::from_secs(30 * 60)
 }
 
+pub fn default_boot_timeout() -> Duration {
+    Duration::from_secs(10 * 60)
+}
+
 impl Default for Policy {
     fn default() -> Self {
         Policy {
@@ -63,6 +71,7 @@ impl Default for Policy {
             max_step: None,
             scale_out_cooldown: Duration::ZERO,
             unschedulable_after: default_unschedulable_after(),
+            boot_timeout: default_boot_timeout(),
             formula: Formula::Default,
         }
     }

@@ -2,7 +2,7 @@
 //! re-read when older than `config_ttl`, the last valid one kept when a reload is invalid),
 //! the clients built once per cold start (again only when a reload changes the forges or
 //! fleets), and the inner loop (tick, then again every `poll_interval` while the next tick
-//! would still start within the budget). It also holds the Lambda handler logic.
+//! would still start within the budget). The Lambda handler around it is `lambda`.
 //!
 //! The decision "tick again, and when?" is the pure [`next_tick_at`]; time and sleeping come
 //! from an injected [`Clock`], metrics lines go to an injected sink. This module must not plan
@@ -22,8 +22,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// Time a tick may need after it starts (forge requests time out after 10 s): an invocation's
-/// last tick starts at least this long before the function's deadline.
+/// Time a tick may need after it starts: an invocation's last tick starts at least this
+/// long before the function's deadline, and no tick observes past the deadline less
+/// [`crate::tick::APPLY_BUDGET`] (so its writes still fit).
 pub const TICK_HEADROOM: Duration = Duration::from_secs(10);
 
 /// Wall-clock time and sleeping, injectable so tests never wait.
@@ -119,17 +120,6 @@ impl LoopError {
     }
 }
 
-impl From<LoopError> for lambda_runtime::Diagnostic {
-    fn from(e: LoopError) -> Self {
-        let error_type = match &e {
-            LoopError::Config(l) if l.is_invalid_config() => "ConfigInvalid",
-            LoopError::Config(_) => "ConfigUnavailable",
-            LoopError::Tick(_) => "TickFailed",
-        };
-        lambda_runtime::Diagnostic { error_type: error_type.to_string(), error_message: e.to_string() }
-    }
-}
-
 /// One pool across the ticks of a loop.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct PoolSummary {
@@ -169,7 +159,7 @@ impl LoopSummary {
             let idx = match self.pools.iter().position(|s| s.pool == p.pool) {
                 Some(i) => i,
                 None => {
-                    self.pools.push(PoolSummary { pool: p.pool.clone(), group: p.asg.clone(), ..Default::default() });
+                    self.pools.push(PoolSummary { pool: p.pool.clone(), group: p.group.clone(), ..Default::default() });
                     self.pools.len() - 1
                 }
             };
@@ -226,19 +216,6 @@ impl Scaler {
             metrics: Arc::new(|line: &str| println!("{line}")),
             loaded: None,
         }
-    }
-
-    /// The production scaler: SSM and Auto Scaling clients from one SDK configuration, built
-    /// once; job sources and command fleets rebuilt only when the forges or fleets change.
-    pub fn aws(source: ConfigSource, sdk: &aws_config::SdkConfig) -> Self {
-        let params: Arc<dyn ParamStore> = Arc::new(crate::cloud::ssm::SsmStore::new(sdk));
-        let fleet: Arc<dyn crate::cloud::Fleet> = Arc::new(crate::cloud::asg::AsgFleet::new(sdk));
-        let build_edges: EdgesFactory = Arc::new(move |config: &Config| {
-            let (sources, errors) = crate::app::job_sources(config);
-            let command_fleets = crate::app::command_fleets(config);
-            (Edges { sources, fleet: fleet.clone(), command_fleets }, errors)
-        });
-        Scaler::new(source, Some(params), build_edges)
     }
 
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
@@ -323,7 +300,8 @@ impl Scaler {
             let loaded = self.loaded.as_ref().expect("refresh loaded a configuration");
             let settings = loaded.config.settings.clone();
             summary.dry_run = settings.dry_run;
-            let result = tick::tick(&loaded.config, &loaded.edges, tick_start, !settings.dry_run).await;
+            let budget = tick_budget(tick::DEFAULT_TICK_BUDGET, tick_start, deadline_of(mode));
+            let result = tick::tick_within(&loaded.config, &loaded.edges, tick_start, !settings.dry_run, budget).await;
             let tick_duration = (self.clock.now() - tick_start).to_std().unwrap_or(Duration::ZERO);
             let figures = TickFigures { config_errors, tick_duration };
             summary.ticks += 1;
@@ -383,6 +361,21 @@ fn log_forge_errors(errors: &[ForgeError]) {
     }
 }
 
+fn deadline_of(mode: Mode) -> Option<DateTime<Utc>> {
+    match mode {
+        Mode::Invocation { deadline } => deadline,
+        Mode::Forever => None,
+    }
+}
+
+/// One tick's observation budget: the configured `tick_budget`, shortened so the tick's
+/// writes still end before the invocation's deadline (never below one second).
+pub fn tick_budget(configured: Duration, start: DateTime<Utc>, deadline: Option<DateTime<Utc>>) -> Duration {
+    let Some(deadline) = deadline else { return configured };
+    let left = (deadline - start).to_std().unwrap_or(Duration::ZERO);
+    configured.min(left.saturating_sub(tick::APPLY_BUDGET)).max(Duration::from_secs(1))
+}
+
 /// Resolves when `stop` turns true; never when its sender is gone.
 async fn stopped(stop: &mut watch::Receiver<bool>) {
     loop {
@@ -395,61 +388,8 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
     }
 }
 
-/// The Lambda handler: one scheduled invocation runs one loop of ticks. The scaler (config
-/// cache and clients) lives across invocations of the same execution environment.
-pub struct Handler {
-    scaler: tokio::sync::Mutex<Scaler>,
-    /// Never set: an invocation ends by its budget, not by a signal.
-    stop: watch::Receiver<bool>,
-    _stop_sender: watch::Sender<bool>,
-}
-
-impl Handler {
-    pub fn new(scaler: Scaler) -> Self {
-        let (sender, receiver) = watch::channel(false);
-        Handler { scaler: tokio::sync::Mutex::new(scaler), stop: receiver, _stop_sender: sender }
-    }
-
-    /// Handles one invocation. Any JSON payload is accepted (an EventBridge scheduled event
-    /// is logged by id). Fails when no valid configuration could be loaded (the message lists
-    /// every problem) or a tick could not run; pool errors are in the summary, not failures.
-    pub async fn handle(
-        &self,
-        event: lambda_runtime::LambdaEvent<serde_json::Value>,
-    ) -> Result<LoopSummary, LoopError> {
-        let (payload, context) = event.into_parts();
-        match serde_json::from_value::<aws_lambda_events::eventbridge::EventBridgeEvent>(payload) {
-            Ok(e) => tracing::info!(
-                target: "forge_scaler::lambda",
-                request_id = %context.request_id,
-                event_id = e.id.as_deref().unwrap_or(""),
-                source = %e.source,
-                detail_type = %e.detail_type,
-                "invoked by an EventBridge event"
-            ),
-            Err(_) => tracing::info!(target: "forge_scaler::lambda", request_id = %context.request_id, "invoked"),
-        }
-        let deadline = (context.deadline > 0)
-            .then(|| DateTime::<Utc>::from_timestamp_millis(i64::try_from(context.deadline).ok()?))
-            .flatten();
-        let mut scaler = self.scaler.lock().await;
-        let result = scaler.run(Mode::Invocation { deadline }, self.stop.clone()).await;
-        match &result {
-            Ok(summary) => tracing::info!(
-                target: "forge_scaler::lambda",
-                ticks = summary.ticks,
-                pool_errors = summary.any_pool_error(),
-                config_errors = summary.config_errors.len(),
-                "invocation done"
-            ),
-            Err(e) => tracing::error!(target: "forge_scaler::lambda", error = %e, "invocation failed"),
-        }
-        result
-    }
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::cloud::memory::MemoryFleet;
     use crate::cloud::{Fleet, ParamError};
@@ -516,7 +456,7 @@ mod tests {
     // --- the loop, with fakes ------------------------------------------------------------
 
     /// A clock that only moves when slept on (or told to).
-    struct ManualClock {
+    pub(crate) struct ManualClock {
         now: Mutex<DateTime<Utc>>,
         sleeps: Mutex<Vec<Duration>>,
     }
@@ -546,7 +486,7 @@ mod tests {
 
     /// Parameters in memory; counts reads.
     #[derive(Default)]
-    struct MemoryParams {
+    pub(crate) struct MemoryParams {
         values: Mutex<BTreeMap<String, String>>,
         reads: AtomicU32,
     }
@@ -575,7 +515,7 @@ mod tests {
     }
 
     /// A forge with a fixed number of pending jobs for every pool, optionally with a poll hint.
-    struct FixedQueue {
+    pub(crate) struct FixedQueue {
         pending: u32,
         hint: Option<Duration>,
         clock: Arc<ManualClock>,
@@ -595,7 +535,7 @@ mod tests {
 
     const PREFIX: &str = "/ci/scaler";
 
-    fn params(slots: &str, extra: &[(&str, &str)]) -> Arc<MemoryParams> {
+    pub(crate) fn params(slots: &str, extra: &[(&str, &str)]) -> Arc<MemoryParams> {
         let p = Arc::new(MemoryParams::default());
         for (k, v) in [
             ("forges/wp/kind", "woodpecker"),
@@ -613,15 +553,15 @@ mod tests {
         p
     }
 
-    struct Rig {
-        clock: Arc<ManualClock>,
-        fleet: Arc<MemoryFleet>,
-        params: Arc<MemoryParams>,
-        builds: Arc<AtomicU32>,
-        lines: Arc<Mutex<Vec<String>>>,
+    pub(crate) struct Rig {
+        pub(crate) clock: Arc<ManualClock>,
+        pub(crate) fleet: Arc<MemoryFleet>,
+        pub(crate) params: Arc<MemoryParams>,
+        pub(crate) builds: Arc<AtomicU32>,
+        pub(crate) lines: Arc<Mutex<Vec<String>>>,
     }
 
-    fn rig(params: Arc<MemoryParams>, pending: u32, hint: Option<Duration>) -> (Rig, Scaler) {
+    pub(crate) fn rig(params: Arc<MemoryParams>, pending: u32, hint: Option<Duration>) -> (Rig, Scaler) {
         let clock = ManualClock::at(t(0));
         let fleet = Arc::new(MemoryFleet::new().with_group("ci-linux", 0, 20, 1));
         let builds = Arc::new(AtomicU32::new(0));
@@ -633,7 +573,7 @@ mod tests {
             b.fetch_add(1, Ordering::SeqCst);
             let sources = config.forges.keys().map(|k| (k.clone(), source.clone())).collect();
             let fleet: Arc<dyn Fleet> = f.clone();
-            (Edges { sources, fleet, command_fleets: BTreeMap::new() }, vec![])
+            (Edges::new(sources, fleet, BTreeMap::new()), vec![])
         });
         let sink_lines = lines.clone();
         let scaler =
@@ -805,33 +745,5 @@ mod tests {
         let tick: serde_json::Value = serde_json::from_str(&lines[1]).unwrap();
         assert_eq!(tick["TickDurationMs"], 250);
         assert!(!lines.iter().any(|l| l.contains("s3cr3t")), "no token in metrics");
-    }
-
-    #[tokio::test]
-    async fn the_handler_takes_a_scheduled_event_and_summarises() {
-        let (rig, scaler) = rig(params("2", &[("settings/loop_budget", "0s")]), 7, None);
-        let handler = Handler::new(scaler);
-        let payload: serde_json::Value =
-            serde_json::from_str(include_str!("../tests/fixtures/scheduled-event.json")).unwrap();
-        let summary = handler.handle(lambda_runtime::LambdaEvent::new(payload, Default::default())).await.unwrap();
-        assert_eq!(summary.ticks, 1);
-        assert_eq!(summary.pools[0].desired, Some(4));
-        assert_eq!(rig.fleet.group("ci-linux").unwrap().group.desired, 4);
-        let json = serde_json::to_value(&summary).unwrap();
-        assert_eq!(json["pools"][0]["pool"], "linux");
-        // Any JSON payload is accepted.
-        let again = handler.handle(lambda_runtime::LambdaEvent::new(serde_json::json!({}), Default::default())).await;
-        assert_eq!(again.unwrap().pools[0].raises, 0);
-    }
-
-    #[tokio::test]
-    async fn the_handler_fails_the_invocation_on_invalid_config_with_a_diagnostic() {
-        let (_rig, scaler) = rig(params("0", &[]), 7, None);
-        let handler = Handler::new(scaler);
-        let err = handler.handle(lambda_runtime::LambdaEvent::new(serde_json::json!({}), Default::default())).await;
-        let diagnostic: lambda_runtime::Diagnostic = err.unwrap_err().into();
-        assert_eq!(diagnostic.error_type, "ConfigInvalid");
-        assert!(diagnostic.error_message.contains("pools/linux/slots"));
-        assert!(!diagnostic.error_message.contains("s3cr3t"));
     }
 }

@@ -1,22 +1,29 @@
 //! One tick: observe every pool concurrently (forge jobs, one DescribeAutoScalingGroups for
-//! all groups), de-duplicate jobs across pools, plan each pool, apply raises, and report one
-//! structured event per pool. A failing forge or pool skips only that pool.
+//! all groups) within the tick budget, de-duplicate jobs across pools, step each pool (the
+//! pure decision in `step`), apply raises, and report one structured event per pool. A
+//! failing forge or pool skips only that pool. This is the shell around `step`: it does
+//! the I/O and nothing it decides here is policy.
 
-use crate::adaptive::{self, AdaptiveSettings, ArrivalHistory};
-use crate::cloud::{
-    Fleet, FleetError, GroupState, TAG_ARRIVALS, TAG_BOOT_TIMEOUT, TAG_IDLE_TIMEOUT, TAG_LAST_SCALE_OUT,
-};
+use crate::adaptive::AdaptiveSettings;
+use crate::cloud::{Fleet, FleetError, GroupState};
 use crate::config::{Config, IdleTimeout, PoolConfig};
-use crate::forge::JobSource;
-use crate::model::{JobRef, Observation, Plan, PoolJobs, Queue, Reason};
+use crate::forge::{ForgeError, JobSource};
+use crate::model::{tags, Group, Observation, PoolJobs, Queue};
 use crate::plan::plan;
 use crate::policy::Policy;
-use chrono::{DateTime, SecondsFormat, Utc};
+use crate::step::{self, IdleRule, Note, PoolInput, PoolStep};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use std::collections::hash_map::Entry;
-use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+/// One tick's observation deadline when the configuration sets none: all pools, pages and
+/// retries included, inside the Lambda's 60 s timeout with headroom.
+pub const DEFAULT_TICK_BUDGET: Duration = Duration::from_secs(40);
+/// How long a tick's writes (re-read, raise, tags) may take after its observation, all
+/// pools together (each AWS call is also bounded by the SDK's operation timeout).
+pub const APPLY_BUDGET: Duration = Duration::from_secs(10);
 
 /// The outside world a tick talks to.
 #[derive(Clone)]
@@ -27,6 +34,29 @@ pub struct Edges {
     pub fleet: Arc<dyn Fleet>,
     /// Per-pool fleets for `fleet = command` pools, by pool name (the group is the pool name).
     pub command_fleets: BTreeMap<String, Arc<dyn Fleet>>,
+    /// Tags a raise could not write, by group, written by the next tick that can.
+    pub owed_tags: OwedTags,
+}
+
+/// Scale-out tags (key, value) a raise could not write, by group name.
+pub type OwedTags = Arc<Mutex<BTreeMap<String, Vec<(String, String)>>>>;
+
+impl Edges {
+    pub fn new(
+        sources: BTreeMap<String, Arc<dyn JobSource>>,
+        fleet: Arc<dyn Fleet>,
+        command_fleets: BTreeMap<String, Arc<dyn Fleet>>,
+    ) -> Self {
+        Edges { sources, fleet, command_fleets, owed_tags: Arc::default() }
+    }
+
+    /// The fleet holding a pool's capacity and the group's name in it.
+    fn fleet_of<'a>(&'a self, pool: &'a PoolConfig) -> Option<(&'a Arc<dyn Fleet>, &'a str)> {
+        match pool.asg() {
+            Some(asg) => Some((&self.fleet, asg)),
+            None => self.command_fleets.get(&pool.name).map(|f| (f, pool.name.as_str())),
+        }
+    }
 }
 
 /// What a pool's tick did.
@@ -41,12 +71,72 @@ pub enum Action {
     Error,
 }
 
+/// Why one pool could not act this tick. Its kind names the metric it counts in.
+#[derive(Debug, thiserror::Error)]
+pub enum PoolError {
+    #[error("forge {forge}: {source}")]
+    Forge {
+        forge: String,
+        #[source]
+        source: ForgeError,
+    },
+    #[error("forge {forge}: no answer within the tick budget of {budget}")]
+    Deadline { forge: String, budget: String },
+    #[error("Auto Scaling Group {group} not found (check pools/{pool}/asg and the region)")]
+    GroupNotFound { group: String, pool: String },
+    #[error("{0}")]
+    Fleet(#[source] FleetError),
+    #[error("{0}")]
+    Apply(#[source] FleetError),
+    #[error("{0}")]
+    Config(String),
+}
+
+/// The kind of a pool error, as metrics count it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// The forge failed or did not answer in time.
+    Forge,
+    /// The group could not be read (missing, or its command failed).
+    Group,
+    /// The raise was refused.
+    Apply,
+    /// The pool's forge has no usable client.
+    Config,
+}
+
+impl ErrorKind {
+    /// The CloudWatch metric counting this kind of error.
+    pub fn metric(self) -> &'static str {
+        match self {
+            ErrorKind::Forge => "ForgeErrors",
+            ErrorKind::Group => "GroupErrors",
+            ErrorKind::Apply => "ApplyErrors",
+            ErrorKind::Config => "PoolConfigErrors",
+        }
+    }
+}
+
+impl PoolError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            PoolError::Forge { .. } | PoolError::Deadline { .. } => ErrorKind::Forge,
+            PoolError::GroupNotFound { .. } | PoolError::Fleet(_) => ErrorKind::Group,
+            PoolError::Apply(_) => ErrorKind::Apply,
+            PoolError::Config(_) => ErrorKind::Config,
+        }
+    }
+}
+
 /// One pool's outcome in a tick.
 #[derive(Debug, Clone, Serialize)]
 pub struct PoolReport {
     pub pool: String,
     pub forge: String,
-    pub asg: String,
+    /// The Auto Scaling Group, or `command` for a command fleet (JSON key `asg`).
+    #[serde(rename = "asg")]
+    pub group: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pending: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -61,16 +151,64 @@ pub struct PoolReport {
     pub reasons: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    #[serde(skip)]
+    pub error_kind: Option<ErrorKind>,
+    /// Something went wrong that did not stop the pool (a raise whose tags were not written).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     /// HTTP requests the forge observation cost.
     #[serde(skip)]
     pub requests: u32,
-    /// What was planned from, for `--record` and metrics.
+    /// The pool's decision, for `--record` and metrics.
     #[serde(skip)]
-    pub observation: Option<Observation>,
-    #[serde(skip)]
-    pub plan: Option<Plan>,
+    pub step: Option<PoolStep>,
     #[serde(skip)]
     pub poll_hint: Option<Duration>,
+}
+
+impl PoolReport {
+    fn decided(pool: &str, forge: &str, group: &str, step: PoolStep, requests: u32) -> Self {
+        let obs = &step.observation;
+        PoolReport {
+            pool: pool.to_string(),
+            forge: forge.to_string(),
+            group: group.to_string(),
+            pending: Some(step.pending_counted()),
+            running: Some(obs.queue.running),
+            waiting: Some(obs.queue.waiting),
+            desired_before: Some(obs.group.desired),
+            desired_after: Some(step.plan.desired),
+            action: if step.plan.raises(&obs.group) { Action::Raise } else { Action::None },
+            reasons: step.reasons(),
+            error: None,
+            error_kind: None,
+            warnings: Vec::new(),
+            requests,
+            step: Some(step),
+            poll_hint: None,
+        }
+    }
+
+    fn failed(pool: &PoolConfig, error: PoolError) -> Self {
+        PoolReport {
+            pool: pool.name.clone(),
+            forge: pool.forge.clone(),
+            group: pool.fleet_name().to_string(),
+            pending: None,
+            running: None,
+            waiting: None,
+            desired_before: None,
+            desired_after: None,
+            action: Action::Error,
+            reasons: vec![],
+            error: Some(error.to_string()),
+            error_kind: Some(error.kind()),
+            warnings: Vec::new(),
+            requests: 0,
+            step: None,
+            poll_hint: None,
+        }
+    }
 }
 
 /// All pools' outcomes in a tick.
@@ -93,20 +231,16 @@ impl TickReport {
             .pools
             .iter()
             .filter_map(|r| {
-                let obs = r.observation.clone()?;
+                let step = r.step.as_ref()?;
                 let policy = config.pool(&r.pool)?.policy.clone();
-                // The tick puts its own notes (jobs left out before planning) before the
-                // planner's reasons; keep them so a replay reports the same reasons.
-                let planned = r.plan.as_ref().map_or(0, |p| p.reason_strings().len());
-                let notes = r.reasons[..r.reasons.len().saturating_sub(planned)].to_vec();
                 Some(RecordedPool {
                     pool: r.pool.clone(),
                     forge: r.forge.clone(),
-                    asg: r.asg.clone(),
+                    asg: r.group.clone(),
                     policy,
-                    queue: obs.queue,
-                    group: obs.group,
-                    notes,
+                    queue: step.observation.queue.clone(),
+                    group: step.observation.group.clone(),
+                    notes: step.notes.clone(),
                 })
             })
             .collect();
@@ -133,24 +267,25 @@ pub struct RecordedPool {
     #[serde(default)]
     pub policy: Policy,
     pub queue: Queue,
-    pub group: crate::model::Group,
-    /// What the tick left out before planning (duplicates, unschedulable jobs), as reasons.
+    pub group: Group,
+    /// What the tick noted besides the plan (duplicates left out, a partial count, the
+    /// adaptive timeout), so a replay reports the same reasons.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub notes: Vec<String>,
+    pub notes: Vec<Note>,
 }
 
 impl RecordedObservation {
-    /// Plans every recorded pool with no network at all.
+    /// Plans every recorded pool with no network at all: the planner on the recorded
+    /// queue and group, rendered with the recorded notes exactly as the tick rendered them.
     pub fn plan_all(&self) -> TickReport {
         let pools = self
             .pools
             .iter()
             .map(|p| {
-                let obs = Observation { queue: p.queue.clone(), group: p.group.clone() };
-                let planned = plan(&p.policy, &obs, self.now);
-                let mut r = report(p.pool.clone(), p.forge.clone(), p.asg.clone(), &obs, &planned, 0);
-                r.reasons.splice(0..0, p.notes.iter().cloned());
-                r
+                let observation = Observation { queue: p.queue.clone(), group: p.group.clone() };
+                let plan = plan(&p.policy, &observation, self.now);
+                let step = PoolStep { observation, plan, notes: p.notes.clone(), tags: Vec::new() };
+                PoolReport::decided(&p.pool, &p.forge, &p.asg, step, 0)
             })
             .collect();
         TickReport { pools }
@@ -162,100 +297,99 @@ impl RecordedObservation {
 pub enum TickError {
     #[error("cannot read the Auto Scaling Groups: {0}")]
     Describe(#[source] FleetError),
+    #[error("cannot read the Auto Scaling Groups: no answer within the tick budget of {0}")]
+    DescribeDeadline(String),
 }
 
-fn report(pool: String, forge: String, asg: String, obs: &Observation, planned: &Plan, requests: u32) -> PoolReport {
-    PoolReport {
-        pool,
-        forge,
-        asg,
-        pending: Some(obs.queue.pending - unschedulable(planned)),
-        running: Some(obs.queue.running),
-        waiting: Some(obs.queue.waiting),
-        desired_before: Some(obs.group.desired),
-        desired_after: Some(planned.desired),
-        action: if planned.raises(&obs.group) { Action::Raise } else { Action::None },
-        reasons: planned.reason_strings(),
-        error: None,
-        requests,
-        observation: Some(obs.clone()),
-        plan: Some(planned.clone()),
-        poll_hint: None,
-    }
-}
-
-/// Pending jobs the planner left out as unschedulable.
-fn unschedulable(planned: &Plan) -> u32 {
-    planned.reasons.iter().map(|r| if let Reason::Unschedulable { jobs, .. } = r { *jobs } else { 0 }).sum()
-}
-
-/// "a, b, c" or "a, b, ... (12 in all)".
-fn name_jobs(ids: &[String]) -> String {
-    const SHOWN: usize = 5;
-    if ids.len() <= SHOWN {
-        ids.join(", ")
-    } else {
-        format!("{}, ... ({} in all)", ids[..SHOWN].join(", "), ids.len())
-    }
-}
-
-fn error_report(pool: &PoolConfig, message: String) -> PoolReport {
-    PoolReport {
-        pool: pool.name.clone(),
-        forge: pool.forge.clone(),
-        asg: pool.fleet_name().to_string(),
-        pending: None,
-        running: None,
-        waiting: None,
-        desired_before: None,
-        desired_after: None,
-        action: Action::Error,
-        reasons: vec![],
-        error: Some(message),
-        requests: 0,
-        observation: None,
-        plan: None,
-        poll_hint: None,
-    }
-}
-
-/// The idle timeout to publish for a pool this tick; `adaptive` is computed elsewhere and
-/// passed in by the caller (None: leave the tag alone).
-pub fn idle_timeout_tag(pool: &PoolConfig, adaptive: Option<Duration>) -> Option<String> {
+/// The idle rule a pool's configuration asks for.
+pub fn idle_rule(pool: &PoolConfig) -> IdleRule {
     match pool.idle_timeout {
-        IdleTimeout::Fixed(d) => Some(humantime::format_duration(d).to_string()),
-        IdleTimeout::Adaptive => adaptive.map(|d| humantime::format_duration(d).to_string()),
+        IdleTimeout::Fixed(d) => IdleRule::Fixed(d),
+        IdleTimeout::Adaptive => IdleRule::Adaptive(AdaptiveSettings::default()),
     }
 }
 
-/// The adaptive idle timeout of one pool at one tick, and the arrivals tag to write back.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AdaptiveIdle {
-    pub timeout: Duration,
-    pub arrivals_tag: String,
-}
+/// What one pool's observation gave: its jobs and its group, or why not.
+type Observed = Result<(PoolJobs, GroupState), PoolError>;
 
-/// Reads the pool's arrival history from its group tag, adds the jobs created since the tag
-/// was written, and computes the idle timeout (`adaptive::idle_timeout`). Jobs without a
-/// creation time (count-only forges) add nothing; with too little history the timeout is
-/// the adaptive module's fallback (10 min).
-pub fn adaptive_idle<'a>(
-    tags: &BTreeMap<String, String>,
-    jobs: impl Iterator<Item = &'a JobRef>,
-    instances: u32,
-    now: DateTime<Utc>,
-) -> AdaptiveIdle {
-    let now_s = now.timestamp().max(0) as u64;
-    let mut history = tags.get(TAG_ARRIVALS).and_then(|t| ArrivalHistory::from_tag(t)).unwrap_or_default();
-    let created = jobs.filter_map(|j| j.created).map(|c| c.timestamp().max(0) as u64);
-    history.record(created, now_s, 128);
-    let timeout = adaptive::idle_timeout(&history.arrivals_s, instances.max(1), now_s, &AdaptiveSettings::default());
-    AdaptiveIdle { timeout: Duration::from_secs(timeout.as_secs()), arrivals_tag: history.to_tag() }
-}
-
-/// Runs one tick at `now`. With `apply = false` nothing is written anywhere.
+/// Runs one tick at `now` within the configuration's tick budget. With `apply = false`
+/// nothing is written anywhere.
 pub async fn tick(config: &Config, edges: &Edges, now: DateTime<Utc>, apply: bool) -> Result<TickReport, TickError> {
-    // Observe: the groups (one call for all ASGs) and every pool's jobs, concurrently.
+    tick_within(config, edges, now, apply, tick_budget(config)).await
+}
+
+/// One tick whose observation ends within `budget` (a pool whose forge is later is an
+/// error for that pool; the others act), and whose writes end within [`APPLY_BUDGET`]
+/// after that.
+pub async fn tick_within(
+    config: &Config,
+    edges: &Edges,
+    now: DateTime<Utc>,
+    apply: bool,
+    budget: Duration,
+) -> Result<TickReport, TickError> {
+    let observed = observe(config, edges, budget).await?;
+    let ok: Vec<(&PoolConfig, &PoolJobs)> =
+        config.pools.iter().zip(&observed).filter_map(|(pool, o)| Some((pool, &o.as_ref().ok()?.0))).collect();
+    let mut deduplicated =
+        step::deduplicate(ok.iter().map(|(p, j)| (p.name.as_str(), p.forge.as_str(), *j))).into_iter();
+
+    let mut decided = Vec::with_capacity(config.pools.len());
+    for (pool, observed) in config.pools.iter().zip(observed) {
+        let (jobs, group) = match observed {
+            Ok(o) => o,
+            Err(e) => {
+                decided.push((pool, PoolReport::failed(pool, e), None));
+                continue;
+            }
+        };
+        let (kept, notes) = deduplicated.next().unwrap_or_default();
+        let idle = idle_rule(pool);
+        let input = PoolInput {
+            policy: &pool.policy,
+            idle: &idle,
+            instance_tags: pool.asg().is_some(),
+            jobs: &kept,
+            group: &group,
+            notes,
+        };
+        let step = step::step(&input, now);
+        let mut report = PoolReport::decided(&pool.name, &pool.forge, pool.fleet_name(), step, jobs.requests);
+        report.poll_hint = jobs.poll_hint;
+        decided.push((pool, report, Some(group)));
+    }
+
+    let deadline = tokio::time::Instant::now() + APPLY_BUDGET;
+    let reports = futures::future::join_all(decided.into_iter().map(|(pool, mut report, group)| async move {
+        if let (true, Some(group)) = (apply, group) {
+            if tokio::time::timeout_at(deadline, apply_pool(edges, pool, &group, &mut report)).await.is_err() {
+                let e = PoolError::Apply(FleetError::Service {
+                    operation: "apply",
+                    message: format!("no answer within {}", humantime::format_duration(APPLY_BUDGET)),
+                });
+                report.action = Action::Error;
+                report.error = Some(e.to_string());
+                report.error_kind = Some(e.kind());
+            }
+        }
+        report
+    }))
+    .await;
+    for r in &reports {
+        log_report(r, apply);
+    }
+    Ok(TickReport { pools: reports })
+}
+
+fn tick_budget(config: &Config) -> Duration {
+    let _ = config;
+    DEFAULT_TICK_BUDGET
+}
+
+/// Reads every pool's jobs and group concurrently, each forge within the tick budget.
+async fn observe(config: &Config, edges: &Edges, budget: Duration) -> Result<Vec<Observed>, TickError> {
+    let deadline = tokio::time::Instant::now() + budget;
+    let budget_text = humantime::format_duration(budget).to_string();
     let asg_names: Vec<String> = {
         let mut names: Vec<String> = config.pools.iter().filter_map(|p| p.asg().map(str::to_string)).collect();
         names.sort();
@@ -264,182 +398,154 @@ pub async fn tick(config: &Config, edges: &Edges, now: DateTime<Utc>, apply: boo
     };
     let describe_asgs = async {
         if asg_names.is_empty() {
-            Ok(BTreeMap::new())
-        } else {
-            edges.fleet.describe(&asg_names).await
+            return Ok(BTreeMap::new());
+        }
+        match tokio::time::timeout_at(deadline, edges.fleet.describe(&asg_names)).await {
+            Ok(described) => described.map_err(TickError::Describe),
+            Err(_) => Err(TickError::DescribeDeadline(budget_text.clone())),
         }
     };
-    let observe_jobs = futures::future::join_all(config.pools.iter().map(|pool| async move {
-        match edges.sources.get(&pool.forge) {
-            Some(source) => source.jobs(pool).await.map_err(|e| format!("forge {}: {e}", pool.forge)),
-            None => Err(format!("forge {}: no job source configured", pool.forge)),
-        }
+    let jobs =
+        futures::future::join_all(config.pools.iter().map(|pool| observe_jobs(edges, pool, deadline, &budget_text)));
+    let commands = futures::future::join_all(config.pools.iter().map(|pool| async move {
+        let fleet = edges.command_fleets.get(&pool.name)?;
+        let described = tokio::time::timeout_at(deadline, fleet.describe(std::slice::from_ref(&pool.name))).await;
+        Some(described)
     }));
-    let describe_commands = futures::future::join_all(config.pools.iter().map(|pool| async move {
-        match edges.command_fleets.get(&pool.name) {
-            Some(fleet) => Some(fleet.describe(std::slice::from_ref(&pool.name)).await),
-            None => None,
-        }
-    }));
-    let (groups, jobs, command_groups) = futures::join!(describe_asgs, observe_jobs, describe_commands);
-    let groups = groups.map_err(TickError::Describe)?;
-
-    // De-duplicate: a job two pools could serve counts once, for the first pool by name.
-    let mut seen: HashMap<(String, String), String> = HashMap::new();
-    let mut reports = Vec::with_capacity(config.pools.len());
-    for ((pool, jobs), command_group) in config.pools.iter().zip(jobs).zip(command_groups) {
-        let state: Result<GroupState, String> = match (pool.asg(), command_group) {
-            (Some(asg), _) => groups.get(asg).cloned().ok_or_else(|| {
-                format!("Auto Scaling Group {asg} not found (check pools/{}/asg and the region)", pool.name)
-            }),
-            (None, Some(Ok(mut described))) => {
-                described.remove(&pool.name).ok_or_else(|| "command fleet reported no size".to_string())
-            }
-            (None, Some(Err(e))) => Err(e.to_string()),
-            (None, None) => Err("no command fleet configured".to_string()),
-        };
-        let jobs: PoolJobs = match jobs {
-            Ok(j) => j,
-            Err(e) => {
-                reports.push(error_report(pool, e));
-                continue;
-            }
-        };
-        let state = match state {
-            Ok(s) => s,
-            Err(e) => {
-                reports.push(error_report(pool, e));
-                continue;
-            }
-        };
-        let mut duplicates: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        let mut fresh = |list: &[JobRef]| -> Vec<JobRef> {
-            let mut kept = Vec::with_capacity(list.len());
-            for job in list {
-                if let Some(id) = &job.id {
-                    match seen.entry((pool.forge.clone(), id.clone())) {
-                        Entry::Occupied(first) => {
-                            duplicates.entry(first.get().clone()).or_default().push(id.clone());
-                            continue;
-                        }
-                        Entry::Vacant(slot) => {
-                            slot.insert(pool.name.clone());
-                        }
-                    }
-                }
-                kept.push(job.clone());
-            }
-            kept
-        };
-        let pending = fresh(&jobs.pending);
-        let running = fresh(&jobs.running);
-        let mut reasons_extra = Vec::new();
-        for (first_pool, ids) in &duplicates {
-            reasons_extra.push(format!("job(s) {} already counted for pool {first_pool}", name_jobs(ids)));
-        }
-        let threshold = chrono::Duration::from_std(pool.policy.unschedulable_after).unwrap_or(chrono::Duration::MAX);
-        let stale: Vec<String> = pending
-            .iter()
-            .filter(|j| j.created.is_some_and(|c| now.signed_duration_since(c) > threshold))
-            .map(|j| j.id.clone().unwrap_or_else(|| "?".into()))
-            .collect();
-        if !stale.is_empty() {
-            tracing::warn!(
-                target: "forge_scaler::tick",
-                pool = %pool.name,
-                jobs = ?stale,
-                "pending jobs look unschedulable: no agent takes them (labels, a broken image?)"
-            );
-            reasons_extra.push(format!(
-                "job(s) {} pending longer than {}: not counted",
-                name_jobs(&stale),
-                humantime::format_duration(pool.policy.unschedulable_after)
-            ));
-        }
-        let obs =
-            Observation { queue: Queue::from_jobs(&pending, &running, jobs.waiting, now), group: state.group.clone() };
-        let planned = plan(&pool.policy, &obs, now);
-        let mut r =
-            report(pool.name.clone(), pool.forge.clone(), pool.fleet_name().to_string(), &obs, &planned, jobs.requests);
-        r.poll_hint = jobs.poll_hint;
-        r.reasons.splice(0..0, reasons_extra);
-        let adaptive = (pool.idle_timeout == IdleTimeout::Adaptive)
-            .then(|| adaptive_idle(&state.tags, pending.iter().chain(&running), planned.desired, now));
-        if let Some(a) = &adaptive {
-            r.reasons.push(format!(
-                "adaptive idle timeout {} for the instances (from the pool's recent arrivals)",
-                humantime::format_duration(a.timeout)
-            ));
-        }
-
-        if apply {
-            let (fleet, group_name): (&Arc<dyn Fleet>, &str) = match pool.asg() {
-                Some(asg) => (&edges.fleet, asg),
-                None => (&edges.command_fleets[&pool.name], pool.name.as_str()),
+    let (groups, jobs, commands) = futures::join!(describe_asgs, jobs, commands);
+    let groups = groups?;
+    Ok(config
+        .pools
+        .iter()
+        .zip(jobs)
+        .zip(commands)
+        .map(|((pool, jobs), command)| {
+            let group = match (pool.asg(), command) {
+                (Some(asg), _) => groups
+                    .get(asg)
+                    .cloned()
+                    .ok_or_else(|| PoolError::GroupNotFound { group: asg.to_string(), pool: pool.name.clone() }),
+                (None, Some(Ok(Ok(mut described)))) => described.remove(&pool.name).ok_or_else(|| {
+                    PoolError::Fleet(FleetError::Command {
+                        pool: pool.name.clone(),
+                        message: "reported no size".to_string(),
+                    })
+                }),
+                (None, Some(Ok(Err(e)))) => Err(PoolError::Fleet(e)),
+                (None, Some(Err(_))) => Err(PoolError::Fleet(FleetError::Command {
+                    pool: pool.name.clone(),
+                    message: format!("size_command gave no answer within the tick budget of {budget_text}"),
+                })),
+                (None, None) => Err(PoolError::Config(format!("pool {}: no command fleet configured", pool.name))),
             };
-            if let Err(e) = apply_pool(
-                fleet.as_ref(),
-                group_name,
-                &state,
-                &planned,
-                obs.queue.pending,
-                instance_tags(pool, adaptive.as_ref()),
-                now,
-            )
-            .await
-            {
-                r.action = Action::Error;
-                r.desired_after = Some(state.group.desired);
-                r.error = Some(e.to_string());
+            Ok((jobs?, group?))
+        })
+        .collect())
+}
+
+/// One pool's jobs within the deadline.
+async fn observe_jobs(
+    edges: &Edges,
+    pool: &PoolConfig,
+    deadline: tokio::time::Instant,
+    budget: &str,
+) -> Result<PoolJobs, PoolError> {
+    let forge = &pool.forge;
+    let Some(source) = edges.sources.get(forge) else {
+        return Err(PoolError::Config(format!("forge {forge}: no job source configured")));
+    };
+    match tokio::time::timeout_at(deadline, source.jobs(pool)).await {
+        Ok(Ok(jobs)) => Ok(jobs),
+        Ok(Err(source)) => Err(PoolError::Forge { forge: forge.clone(), source }),
+        Err(_) => Err(PoolError::Deadline { forge: forge.clone(), budget: budget.to_string() }),
+    }
+}
+
+/// Raises the group when the plan says so, never below what AWS holds at the moment of
+/// the write, and writes the tags that changed (plus any a failed write still owes). A
+/// raise whose tags cannot be written stays a raise, with a warning.
+async fn apply_pool(edges: &Edges, pool: &PoolConfig, state: &GroupState, report: &mut PoolReport) {
+    let Some(step) = report.step.clone() else { return };
+    let Some((fleet, group)) = edges.fleet_of(pool) else { return };
+    let mut writes = step.tag_writes(&state.tags);
+    if step.plan.raises(&state.group) {
+        match raise_without_lowering(fleet.as_ref(), group, step.plan.desired, step.pending_counted()).await {
+            Ok(Raised::Done) => {}
+            Ok(Raised::AlreadyAt(now_desired)) => {
+                report.action = Action::None;
+                report.desired_after = Some(now_desired);
+                report.reasons.push(format!(
+                    "desired capacity is already {now_desired} (changed outside during this tick): left as it is"
+                ));
+                writes.retain(|(k, _)| k != tags::LAST_SCALE_OUT && k != tags::LAST_SCALE_OUT_TO);
+            }
+            Err(e) => {
+                let e = PoolError::Apply(e);
+                report.action = Action::Error;
+                report.desired_after = Some(state.group.desired);
+                report.error = Some(e.to_string());
+                report.error_kind = Some(e.kind());
+                return;
             }
         }
-        reports.push(r);
     }
-    for r in &reports {
-        log_report(r, apply);
+    let owed = edges.owed_tags.lock().ok().and_then(|mut owed| owed.remove(group)).unwrap_or_default();
+    if !writes.iter().any(|(k, _)| k == tags::LAST_SCALE_OUT) && owed_is_newer(&owed, &state.group) {
+        writes.extend(owed);
     }
-    Ok(TickReport { pools: reports })
+    if writes.is_empty() {
+        return;
+    }
+    if let Err(e) = fleet.set_tags(group, &writes).await {
+        if report.action == Action::Raise {
+            report.warnings.push(format!("raised, but the group's tags were not written (the next tick retries): {e}"));
+            let scale_out: Vec<_> =
+                writes.into_iter().filter(|(k, _)| k == tags::LAST_SCALE_OUT || k == tags::LAST_SCALE_OUT_TO).collect();
+            if let Ok(mut owed) = edges.owed_tags.lock() {
+                owed.insert(group.to_string(), scale_out);
+            }
+        } else {
+            report.warnings.push(format!("the group's tags were not written: {e}"));
+        }
+    }
 }
 
-/// The tags the instances read, as they should be after this tick (ASG pools only).
-fn instance_tags(pool: &PoolConfig, adaptive: Option<&AdaptiveIdle>) -> Vec<(&'static str, String)> {
-    if pool.asg().is_none() {
-        return Vec::new();
+/// Whether owed scale-out tags record a later scale-out than the group's own tags.
+fn owed_is_newer(owed: &[(String, String)], group: &Group) -> bool {
+    let at = owed
+        .iter()
+        .find(|(k, _)| k == tags::LAST_SCALE_OUT)
+        .and_then(|(_, v)| DateTime::parse_from_rfc3339(v).ok())
+        .map(|t| t.with_timezone(&Utc));
+    match (at, group.last_scale_out) {
+        (Some(owed), Some(held)) => owed > held,
+        (Some(_), None) => true,
+        (None, _) => false,
     }
-    [
-        (TAG_IDLE_TIMEOUT, idle_timeout_tag(pool, adaptive.map(|a| a.timeout))),
-        (TAG_ARRIVALS, adaptive.map(|a| a.arrivals_tag.clone())),
-        (TAG_BOOT_TIMEOUT, Some(humantime::format_duration(pool.boot_timeout).to_string())),
-    ]
-    .into_iter()
-    .filter_map(|(key, value)| value.map(|v| (key, v)))
-    .collect()
 }
 
-/// Raises the group when the plan says so and writes the tags that changed.
-async fn apply_pool(
+/// The outcome of a raise that never lowers.
+enum Raised {
+    Done,
+    /// The group already holds this much or more: nothing written.
+    AlreadyAt(u32),
+}
+
+/// Re-reads the group immediately before the write and writes only above what it holds.
+async fn raise_without_lowering(
     fleet: &dyn Fleet,
     group: &str,
-    state: &GroupState,
-    planned: &Plan,
+    desired: u32,
     queued: u32,
-    wanted_tags: Vec<(&'static str, String)>,
-    now: DateTime<Utc>,
-) -> Result<(), FleetError> {
-    let mut tags = Vec::new();
-    if planned.raises(&state.group) {
-        fleet.raise(group, planned.desired, queued).await?;
-        tags.push((TAG_LAST_SCALE_OUT.to_string(), now.to_rfc3339_opts(SecondsFormat::Secs, true)));
-    }
-    for (key, value) in wanted_tags {
-        if state.tags.get(key) != Some(&value) {
-            tags.push((key.to_string(), value));
+) -> Result<Raised, FleetError> {
+    let fresh = fleet.describe(&[group.to_string()]).await?;
+    if let Some(now) = fresh.get(group) {
+        if now.group.desired >= desired {
+            return Ok(Raised::AlreadyAt(now.group.desired));
         }
     }
-    if !tags.is_empty() {
-        fleet.set_tags(group, &tags).await?;
-    }
-    Ok(())
+    fleet.raise(group, desired, queued).await?;
+    Ok(Raised::Done)
 }
 
 fn log_report(r: &PoolReport, applied: bool) {
@@ -452,7 +558,7 @@ fn log_report(r: &PoolReport, applied: bool) {
         target: "forge_scaler::tick",
         pool = %r.pool,
         forge = %r.forge,
-        asg = %r.asg,
+        asg = %r.group,
         pending = r.pending,
         running = r.running,
         waiting = r.waiting,
@@ -463,6 +569,7 @@ fn log_report(r: &PoolReport, applied: bool) {
         requests = r.requests,
         reasons = ?r.reasons,
         error = r.error.as_deref(),
+        warnings = ?r.warnings,
         "pool ticked"
     );
 }
@@ -470,8 +577,9 @@ fn log_report(r: &PoolReport, applied: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::adaptive::ArrivalHistory;
     use crate::cloud::memory::MemoryFleet;
-    use crate::forge::ForgeError;
+    use crate::cloud::{TAG_ARRIVALS, TAG_IDLE_TIMEOUT};
     use crate::model::JobRef;
     use async_trait::async_trait;
 
@@ -507,7 +615,7 @@ mod tests {
         let mut sources: BTreeMap<String, Arc<dyn JobSource>> = BTreeMap::new();
         sources.insert("wp".into(), Arc::new(wp));
         sources.insert("fj".into(), Arc::new(FakeSource(BTreeMap::new())));
-        Edges { sources, fleet, command_fleets: BTreeMap::new() }
+        Edges::new(sources, fleet, BTreeMap::new())
     }
 
     fn now() -> DateTime<Utc> {
@@ -588,8 +696,9 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn unschedulable_jobs_are_named_and_not_counted() {
-        let fleet = Arc::new(MemoryFleet::new().with_group("ci-linux", 0, 10, 0));
+    async fn unschedulable_jobs_are_named_once_and_not_counted() {
+        // One ready instance stands idle while a job two hours old waits: no agent takes it.
+        let fleet = Arc::new(MemoryFleet::new().with_group("ci-linux", 0, 10, 1));
         let old = now() - chrono::Duration::hours(2);
         let queue = PoolJobs {
             pending: vec![JobRef::with_id("old-1", Some(old)), JobRef::with_id("new-1", Some(now()))],
@@ -600,7 +709,23 @@ mod tests {
         let report = tick(&cfg, &edges(fleet, source), now(), false).await.unwrap();
         assert_eq!(report.pools[0].pending, Some(1));
         assert_eq!(report.pools[0].desired_after, Some(1));
-        assert!(report.pools[0].reasons.iter().any(|r| r == "job(s) old-1 pending longer than 30m: not counted"));
+        let naming: Vec<_> = report.pools[0].reasons.iter().filter(|r| r.contains("old-1")).collect();
+        assert_eq!(naming.len(), 1, "{:#?}", report.pools[0].reasons);
+        assert!(naming[0].contains("older than 1800s left out of demand"), "{naming:?}");
+    }
+
+    #[tokio::test]
+    async fn an_old_backlog_with_no_instances_launches() {
+        // The function was down for 31 minutes; MinSize 0, nothing up: all seven count.
+        let fleet = Arc::new(MemoryFleet::new().with_group("ci-linux", 0, 10, 0));
+        let old = Some(now() - chrono::Duration::minutes(31));
+        let queue =
+            PoolJobs { pending: (0..7).map(|i| JobRef::with_id(i.to_string(), old)).collect(), ..PoolJobs::default() };
+        let source = FakeSource([("linux".to_string(), Ok(queue))].into());
+        let cfg = config(&[("linux", "wp", "ci-linux")]);
+        let report = tick(&cfg, &edges(fleet.clone(), source), now(), true).await.unwrap();
+        assert_eq!(report.pools[0].desired_after, Some(4));
+        assert_eq!(fleet.group("ci-linux").unwrap().group.desired, 4);
     }
 
     #[tokio::test]
@@ -629,7 +754,7 @@ mod tests {
 
     #[test]
     fn adaptive_without_history_falls_back_to_ten_minutes() {
-        let a = adaptive_idle(&BTreeMap::new(), std::iter::empty(), 1, now());
+        let a = step::adaptive_idle(&BTreeMap::new(), std::iter::empty(), 1, now(), &AdaptiveSettings::default());
         assert_eq!(a.timeout, Duration::from_secs(600));
         assert!(ArrivalHistory::from_tag(&a.arrivals_tag).is_some());
     }
@@ -675,5 +800,172 @@ mod tests {
         let text = serde_json::to_string(&recorded).unwrap();
         let back: RecordedObservation = serde_json::from_str(&text).unwrap();
         assert_eq!(back.plan_all().pools[0].desired_after, Some(4));
+    }
+
+    /// Every kind of pool at once: adaptive, a job two pools could serve, a stale job beside
+    /// an idle instance, a partial count, and a command fleet.
+    async fn every_kind_of_pool() -> (Config, TickReport) {
+        let dir = tempfile::tempdir().unwrap();
+        let size = dir.path().join("size");
+        std::fs::write(&size, "0").unwrap();
+        let text = format!(
+            "[forges.wp]\nkind = \"woodpecker\"\nurl = \"http://127.0.0.1:1\"\ntoken = \"t\"\n\
+             [pools.alpha]\nforge = \"wp\"\nasg = \"a\"\nidle_timeout = \"adaptive\"\n\
+             [pools.beta]\nforge = \"wp\"\nasg = \"b\"\n\
+             [pools.hz]\nforge = \"wp\"\nfleet = \"command\"\nmax_instances = 5\n\
+             command = \"true\"\nsize_command = \"cat {0}\"\n",
+            size.display()
+        );
+        let cfg = Config::from_toml(&text, |_| None).unwrap();
+        let fleet = Arc::new(MemoryFleet::new().with_group("a", 0, 10, 0).with_group("b", 0, 10, 1));
+        let stale = Some(now() - chrono::Duration::hours(2));
+        let beta = PoolJobs {
+            pending: vec![JobRef::with_id("2", None), JobRef::with_id("old-1", stale), JobRef::with_id("3", None)],
+            partial: Some("request budget of 1 spent".into()),
+            ..PoolJobs::default()
+        };
+        let source = FakeSource(
+            [
+                ("alpha".to_string(), Ok(jobs(&["1", "2"]))),
+                ("beta".to_string(), Ok(beta)),
+                ("hz".to_string(), Ok(jobs(&["9"]))),
+            ]
+            .into(),
+        );
+        let mut e = edges(fleet, source);
+        e.command_fleets = crate::app::command_fleets(&cfg);
+        let report = tick(&cfg, &e, now(), false).await.unwrap();
+        (cfg, report)
+    }
+
+    #[tokio::test]
+    async fn a_recording_of_every_kind_of_pool_replays_to_the_same_reasons_with_none_twice() {
+        let (cfg, live) = every_kind_of_pool().await;
+        assert!(!live.any_error(), "{live:#?}");
+        let text = serde_json::to_string(&live.recorded(&cfg, now())).unwrap();
+        let replay = serde_json::from_str::<RecordedObservation>(&text).unwrap().plan_all();
+        for (l, r) in live.pools.iter().zip(&replay.pools) {
+            assert_eq!(l.reasons, r.reasons, "pool {}", l.pool);
+            assert_eq!((l.pending, l.desired_after, l.action), (r.pending, r.desired_after, r.action));
+            let mut seen = std::collections::BTreeSet::new();
+            assert!(l.reasons.iter().all(|x| seen.insert(x)), "a reason twice in pool {}: {:#?}", l.pool, l.reasons);
+        }
+        let reasons = |pool: &str| live.pools.iter().find(|p| p.pool == pool).unwrap().reasons.join("\n");
+        assert!(reasons("alpha").contains("adaptive idle timeout"), "{}", reasons("alpha"));
+        assert!(reasons("beta").contains("job(s) 2 already counted for pool alpha"), "{}", reasons("beta"));
+        assert!(reasons("beta").contains("(old-1)"), "{}", reasons("beta"));
+        assert!(reasons("beta").contains("partial count"), "{}", reasons("beta"));
+        assert_eq!(live.pools.iter().find(|p| p.pool == "hz").unwrap().desired_after, Some(1));
+    }
+
+    /// A fleet that lets a person raise the group while the forge is read.
+    struct RaisedMeanwhile(MemoryFleet, std::sync::atomic::AtomicBool);
+
+    #[async_trait]
+    impl Fleet for RaisedMeanwhile {
+        async fn describe(&self, groups: &[String]) -> Result<BTreeMap<String, GroupState>, FleetError> {
+            let first = !self.1.swap(true, std::sync::atomic::Ordering::SeqCst);
+            let described = self.0.describe(groups).await;
+            if first {
+                self.0.set_desired("ci-linux", 8).await?;
+            }
+            described
+        }
+        async fn set_desired(&self, group: &str, desired: u32) -> Result<(), FleetError> {
+            self.0.set_desired(group, desired).await
+        }
+        async fn set_tags(&self, group: &str, tags: &[(String, String)]) -> Result<(), FleetError> {
+            self.0.set_tags(group, tags).await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_group_raised_from_outside_during_the_tick_is_never_lowered() {
+        let fleet = Arc::new(RaisedMeanwhile(
+            MemoryFleet::new().with_group("ci-linux", 0, 10, 1),
+            std::sync::atomic::AtomicBool::new(false),
+        ));
+        let source = FakeSource([("linux".to_string(), Ok(jobs(&["1", "2", "3", "4", "5"])))].into());
+        let cfg = config(&[("linux", "wp", "ci-linux")]);
+        let mut sources: BTreeMap<String, Arc<dyn JobSource>> = BTreeMap::new();
+        sources.insert("wp".into(), Arc::new(source));
+        let e = Edges::new(sources, fleet.clone(), BTreeMap::new());
+        let report = tick(&cfg, &e, now(), true).await.unwrap();
+        assert_eq!(fleet.0.group("ci-linux").unwrap().group.desired, 8);
+        assert_eq!(report.pools[0].action, Action::None);
+        assert_eq!(report.pools[0].desired_after, Some(8));
+    }
+
+    /// A fleet whose tag writes are refused (CreateOrUpdateTags denied).
+    struct TagsDenied(MemoryFleet, std::sync::atomic::AtomicBool);
+
+    #[async_trait]
+    impl Fleet for TagsDenied {
+        async fn describe(&self, groups: &[String]) -> Result<BTreeMap<String, GroupState>, FleetError> {
+            self.0.describe(groups).await
+        }
+        async fn set_desired(&self, group: &str, desired: u32) -> Result<(), FleetError> {
+            self.0.set_desired(group, desired).await
+        }
+        async fn set_tags(&self, group: &str, tags: &[(String, String)]) -> Result<(), FleetError> {
+            if self.1.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(FleetError::Service { operation: "CreateOrUpdateTags", message: "AccessDenied".into() });
+            }
+            self.0.set_tags(group, tags).await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_raise_whose_tags_are_denied_is_a_raise_with_a_warning_and_the_next_tick_repairs_them() {
+        let fleet = Arc::new(TagsDenied(
+            MemoryFleet::new().with_group("ci-linux", 0, 10, 1),
+            std::sync::atomic::AtomicBool::new(true),
+        ));
+        let cfg = config(&[("linux", "wp", "ci-linux")]);
+        let mut sources: BTreeMap<String, Arc<dyn JobSource>> = BTreeMap::new();
+        sources.insert("wp".into(), Arc::new(FakeSource([("linux".to_string(), Ok(jobs(&["1", "2", "3"])))].into())));
+        let e = Edges::new(sources, fleet.clone(), BTreeMap::new());
+        let first = tick(&cfg, &e, now(), true).await.unwrap();
+        assert_eq!(first.pools[0].action, Action::Raise);
+        assert!(first.pools[0].error.is_none());
+        assert!(first.pools[0].warnings[0].contains("AccessDenied"), "{:?}", first.pools[0].warnings);
+        assert_eq!(fleet.0.group("ci-linux").unwrap().group.desired, 2);
+        assert!(fleet.0.group("ci-linux").unwrap().group.last_scale_out.is_none());
+
+        fleet.1.store(false, std::sync::atomic::Ordering::SeqCst);
+        let later = now() + chrono::Duration::seconds(10);
+        let second = tick(&cfg, &e, later, true).await.unwrap();
+        assert_eq!(second.pools[0].action, Action::None);
+        let group = fleet.0.group("ci-linux").unwrap().group;
+        assert_eq!(group.last_scale_out, Some(now()), "the owed tag carries the raise's own time");
+        assert_eq!(group.last_scale_out_to, Some(2));
+    }
+
+    /// A job source that never answers.
+    struct Hung;
+
+    #[async_trait]
+    impl JobSource for Hung {
+        async fn jobs(&self, _pool: &PoolConfig) -> Result<PoolJobs, ForgeError> {
+            std::future::pending().await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_forge_that_never_answers_fails_only_its_pool_within_the_budget() {
+        let fleet = Arc::new(MemoryFleet::new().with_group("a", 0, 10, 0).with_group("b", 0, 10, 0));
+        let cfg = config(&[("pa", "fj", "a"), ("pb", "wp", "b")]);
+        let mut sources: BTreeMap<String, Arc<dyn JobSource>> = BTreeMap::new();
+        sources.insert("fj".into(), Arc::new(Hung));
+        sources.insert("wp".into(), Arc::new(FakeSource([("pb".to_string(), Ok(jobs(&["1"])))].into())));
+        let e = Edges::new(sources, fleet.clone(), BTreeMap::new());
+        let started = std::time::Instant::now();
+        let report = tick_within(&cfg, &e, now(), true, Duration::from_millis(300)).await.unwrap();
+        assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+        assert_eq!(report.pools[0].action, Action::Error);
+        assert_eq!(report.pools[0].error_kind, Some(ErrorKind::Forge));
+        assert!(report.pools[0].error.as_deref().unwrap().contains("no answer within the tick budget"));
+        assert_eq!(fleet.group("b").unwrap().group.desired, 1);
+        assert_eq!(fleet.group("a").unwrap().group.desired, 0);
     }
 }

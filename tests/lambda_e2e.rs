@@ -6,8 +6,8 @@
 
 mod support;
 
-use forge_scaler::app::ConfigSource;
-use forge_scaler::runloop::{Handler, Scaler};
+use forge_scaler::app::{self, ConfigSource};
+use forge_scaler::lambda::Handler;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -72,7 +72,7 @@ async fn the_handler_raises_the_group_then_a_second_invocation_changes_nothing()
     let lines = Arc::new(Mutex::new(Vec::<String>::new()));
     let sink = lines.clone();
     let handler = Handler::new(
-        Scaler::aws(ConfigSource::Ssm("/fs-direct".into()), &sdk)
+        app::aws_scaler(ConfigSource::Ssm("/fs-direct".into()), &sdk)
             .with_metrics(Arc::new(move |l: &str| sink.lock().unwrap().push(l.to_string()))),
     );
 
@@ -106,8 +106,9 @@ async fn the_handler_fails_on_invalid_ssm_values_naming_each_and_writes_nothing(
     support::create_group(&sdk, &GroupSpec::new(GROUP, 0, 10, 1)).await;
     let forge = support::woodpecker_fake(7, LABELS).await;
     put_invalid_config(&sdk, "/fs-invalid", &forge.uri()).await;
-    let handler =
-        Handler::new(Scaler::aws(ConfigSource::Ssm("/fs-invalid".into()), &sdk).with_metrics(Arc::new(|_: &str| {})));
+    let handler = Handler::new(
+        app::aws_scaler(ConfigSource::Ssm("/fs-invalid".into()), &sdk).with_metrics(Arc::new(|_: &str| {})),
+    );
     let event = lambda_runtime::LambdaEvent::new(scheduled_event(), Default::default());
     let err = handler.handle(event).await.expect_err("an invalid configuration fails the invocation");
     assert!(err.is_invalid_config());

@@ -1,10 +1,9 @@
 //! Cloud edges: the `Fleet` trait (Auto Scaling Groups, or a command for other clouds) and
 //! the `ParamStore` trait (SSM Parameter Store), their AWS implementations, and the
-//! in-memory fleet that unit tests, tick tests and the simulator share.
+//! in-memory fleet that unit and tick tests share. The group's tag names and `GroupState`
+//! live with the data in `model` (re-exported here).
 
-use crate::model::Group;
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 
 pub mod asg;
@@ -12,39 +11,11 @@ pub mod command;
 pub mod memory;
 pub mod ssm;
 
-/// Group tag holding the time of the last scale-out (RFC 3339); cooldowns derive from it.
-pub const TAG_LAST_SCALE_OUT: &str = "forge-scaler:last-scale-out";
-/// Group tag the instance watchdog reads its idle timeout from (humantime).
-pub const TAG_IDLE_TIMEOUT: &str = "forge-scaler:idle-timeout";
-/// Group tag holding a pool's recent job arrivals for the adaptive idle timeout.
-pub const TAG_ARRIVALS: &str = "forge-scaler:arrivals";
-/// Group tag the instance watchdog reads its boot timeout from (humantime).
-pub const TAG_BOOT_TIMEOUT: &str = "forge-scaler:boot-timeout";
-
-/// One group as read at a tick: the planner's `Group` plus its tags.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct GroupState {
-    pub group: Group,
-    pub tags: BTreeMap<String, String>,
-}
-
-impl GroupState {
-    /// Builds the state, deriving `last_scale_out` from the tag.
-    pub fn new(
-        min: u32,
-        max: u32,
-        desired: u32,
-        in_service: u32,
-        booting: u32,
-        tags: BTreeMap<String, String>,
-    ) -> Self {
-        let last_scale_out = tags
-            .get(TAG_LAST_SCALE_OUT)
-            .and_then(|t| DateTime::parse_from_rfc3339(t.trim()).ok())
-            .map(|t| t.with_timezone(&Utc));
-        GroupState { group: Group { min, max, desired, in_service, booting, last_scale_out }, tags }
-    }
-}
+pub use crate::model::tags::{
+    ARRIVALS as TAG_ARRIVALS, BOOT_TIMEOUT as TAG_BOOT_TIMEOUT, IDLE_TIMEOUT as TAG_IDLE_TIMEOUT,
+    LAST_SCALE_OUT as TAG_LAST_SCALE_OUT,
+};
+pub use crate::model::GroupState;
 
 /// Where capacity lives. Only ever raised; instances leave by themselves.
 #[async_trait]

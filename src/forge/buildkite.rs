@@ -103,6 +103,7 @@ impl JobSource for Buildkite {
             waiting: clamp(counts.waiting),
             requests: 1,
             poll_hint,
+            partial: None,
         })
     }
 }

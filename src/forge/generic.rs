@@ -81,6 +81,7 @@ impl JobSource for Generic {
             waiting: 0,
             requests: 1,
             poll_hint: None,
+            partial: None,
         })
     }
 }

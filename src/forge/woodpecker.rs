@@ -78,6 +78,7 @@ fn pool_jobs(info: &QueueInfo, agent: &BTreeMap<String, String>) -> PoolJobs {
         waiting: matching(&info.waiting_on_deps).len() as u32,
         requests: 1,
         poll_hint: None,
+        partial: None,
     }
 }
 

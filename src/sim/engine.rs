@@ -135,7 +135,8 @@ impl Instance {
 enum Event {
     // Order within one millisecond: jobs end, instances get ready, (arrivals), leave
     // checks, removals, then the policy looks.
-    JobDone(usize),
+    /// An instance's job (instance, job) ended.
+    JobDone(usize, usize),
     Ready(usize),
     LeaveCheck(usize, u32),
     Remove(usize),
@@ -144,7 +145,7 @@ enum Event {
 
 fn rank(e: &Event) -> u8 {
     match e {
-        Event::JobDone(_) => 0,
+        Event::JobDone(..) => 0,
         Event::Ready(_) => 1,
         Event::LeaveCheck(..) => 3,
         Event::Remove(_) => 4,
@@ -219,6 +220,8 @@ pub struct Sim<'t> {
     alive: Vec<usize>,
     pending: VecDeque<usize>,
     running: u32,
+    /// Per trace job: whether it runs now (what a forge's "running" listing shows).
+    job_running: Vec<bool>,
     booting: u32,
     ready: u32,
     heap: BinaryHeap<Reverse<(Millis, u8, u64, Event)>>,
@@ -247,6 +250,7 @@ impl<'t> Sim<'t> {
             alive: Vec::new(),
             pending: VecDeque::new(),
             running: 0,
+            job_running: vec![false; jobs.len()],
             booting: 0,
             ready: 0,
             heap: BinaryHeap::new(),
@@ -296,6 +300,19 @@ impl<'t> Sim<'t> {
     /// Ages (whole seconds) of the pending jobs, oldest first.
     pub fn pending_ages_s(&self) -> impl Iterator<Item = u64> + '_ {
         self.pending.iter().map(|&j| (self.now - self.jobs[j].arrival_ms) / SECOND)
+    }
+    /// Arrival times (ms) of the pending jobs, oldest first.
+    pub fn pending_arrivals(&self) -> impl Iterator<Item = Millis> + '_ {
+        self.pending.iter().map(|&j| self.jobs[j].arrival_ms)
+    }
+    /// Arrival times (ms) of the jobs that arrived in `(after, now]` and run now.
+    pub fn running_arrivals_since(&self, after: Option<Millis>) -> impl Iterator<Item = Millis> + '_ {
+        let upto = self.next_arrival;
+        let from = match after {
+            None => 0,
+            Some(a) => self.jobs[..upto].partition_point(|j| j.arrival_ms <= a),
+        };
+        (from..upto).filter(|&j| self.job_running[j]).map(|j| self.jobs[j].arrival_ms)
     }
     /// Arrival times (ms) of jobs that arrived in `(after, now]`.
     pub fn arrivals_since(&self, after: Option<Millis>) -> impl Iterator<Item = Millis> + '_ {
@@ -509,6 +526,7 @@ impl<'t> Sim<'t> {
         let TraceJob { arrival_ms, duration_ms } = self.jobs[job];
         self.measured.waits_s.push((now - arrival_ms) as f32 / 1000.0);
         self.running += 1;
+        self.job_running[job] = true;
         let inst = &mut self.instances[id];
         if inst.busy == 0 {
             if let Some(since) = inst.idle_since.take() {
@@ -522,7 +540,7 @@ impl<'t> Sim<'t> {
         if let Some(rule) = &self.instance_idle {
             inst.memory = idle::decide(&rule.config, inst.memory, Look::busy(), ms(now)).0;
         }
-        self.push(now + duration_ms, Event::JobDone(id));
+        self.push(now + duration_ms, Event::JobDone(id, job));
     }
 
     /// The watchdog looks at an idle instance: leave now, or schedule the next look.
@@ -621,7 +639,8 @@ impl<'t> Sim<'t> {
                 let Some(Reverse((at, _, _, event))) = self.heap.pop() else { break };
                 self.now = at;
                 match event {
-                    Event::JobDone(id) => {
+                    Event::JobDone(id, job) => {
+                        self.job_running[job] = false;
                         if self.instances[id].state == InstanceState::Gone {
                             continue; // disrupted: counted when it was removed
                         }
@@ -758,5 +777,56 @@ mod tests {
         sim.check_leave(0);
         assert_eq!(sim.instances[0].state, InstanceState::Ready);
         assert_eq!(sim.desired(), 1);
+    }
+
+    /// The simulated forge-scaler is the Lambda's own pool step: on the same three pending
+    /// jobs, one look by the simulator and one real tick (in-memory fleet, a fake forge
+    /// giving the same jobs) decide the same desired capacity and write the same tags.
+    #[tokio::test]
+    async fn the_simulated_forge_scaler_and_the_tick_make_the_same_decision() {
+        use crate::cloud::memory::MemoryFleet;
+        use crate::config::{Config, PoolConfig};
+        use crate::forge::{ForgeError, JobSource};
+        use crate::model::{JobRef, PoolJobs};
+        use crate::sim::policies::ForgeScaler;
+        use crate::tick::{tick, Edges};
+        use std::collections::BTreeMap;
+        use std::sync::Arc;
+
+        let jobs = [TraceJob { arrival_ms: 0, duration_ms: 60_000 }; 3];
+        let mut policy = ForgeScaler::adaptive(1, 10, crate::adaptive::AdaptiveSettings::default());
+        let mut sim = Sim::new(world(0, 10), &jobs, policy.instance_idle(), false);
+        for job in 0..jobs.len() {
+            sim.next_arrival += 1;
+            sim.arrive(job);
+        }
+        sim.now = 5_000;
+        policy.tick(&mut sim);
+        let simulated = (sim.desired(), policy.group_tags().clone());
+
+        struct Three(chrono::DateTime<chrono::Utc>);
+        #[async_trait::async_trait]
+        impl JobSource for Three {
+            async fn jobs(&self, _pool: &PoolConfig) -> Result<PoolJobs, ForgeError> {
+                Ok(PoolJobs { pending: vec![JobRef { id: None, created: Some(self.0) }; 3], ..PoolJobs::default() })
+            }
+        }
+        let epoch = crate::sim::policies::sim_time(0);
+        let text = "[forges.wp]\nkind = \"woodpecker\"\nurl = \"http://127.0.0.1:1\"\ntoken = \"t\"\n\
+                    [pools.p]\nforge = \"wp\"\nasg = \"g\"\nidle_timeout = \"adaptive\"\nmax_instances = 10\n";
+        let config = Config::from_toml(text, |_| None).unwrap();
+        let fleet = Arc::new(MemoryFleet::new().with_group("g", 0, 10, 0));
+        let sources: BTreeMap<String, Arc<dyn JobSource>> = [("wp".to_string(), Arc::new(Three(epoch)) as _)].into();
+        tick(
+            &config,
+            &Edges::new(sources, fleet.clone(), BTreeMap::new()),
+            crate::sim::policies::sim_time(5_000),
+            true,
+        )
+        .await
+        .unwrap();
+        let real = fleet.group("g").unwrap();
+        assert_eq!(simulated, (real.group.desired, real.tags));
+        assert_eq!(simulated.0, 3);
     }
 }

@@ -5,12 +5,14 @@
 //! They decide; the engine (`engine::Sim`) owns the world and the measurements.
 
 use super::engine::{Autoscaler, InstanceIdle, InstanceState, Millis, Sim, SECOND};
-use crate::adaptive::{self, AdaptiveSettings, ArrivalHistory};
+use crate::adaptive::AdaptiveSettings;
 use crate::agent::idle::IdleConfig;
-use crate::model::{Group, Observation, Queue};
-use crate::plan::plan;
+use crate::model::{tags, GroupState, JobRef, PoolJobs};
 use crate::policy::{Formula, Policy};
+use crate::runloop::next_tick_at;
+use crate::step::{self, IdleRule, PoolInput};
 use chrono::{DateTime, TimeZone, Utc};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 const MINUTE: Millis = 60 * SECOND;
@@ -43,59 +45,71 @@ impl Invocations {
         self.next_after(t - 1)
     }
 
-    /// The first tick strictly after `t`.
+    /// The first tick strictly after `t`: within an invocation, the Lambda loop's own
+    /// schedule (`runloop::next_tick_at`); past its budget, the next invocation.
     pub fn next_after(&self, t: Millis) -> Millis {
         let base = t / self.period * self.period;
-        let offset = t - base;
-        let next = (offset / self.poll + 1) * self.poll;
-        if next <= self.budget && next < self.period {
-            base + next
-        } else {
-            base + self.period
+        let last = base + (t - base) / self.poll * self.poll;
+        let next = next_tick_at(at(base), at(last), ms(self.poll), Some(ms(self.budget))).map(millis);
+        match next {
+            Some(next) if next < base + self.period => next,
+            _ => base + self.period,
         }
     }
+}
+
+fn ms(t: Millis) -> Duration {
+    Duration::from_millis(t)
+}
+
+fn millis(t: DateTime<Utc>) -> Millis {
+    (t - epoch()).num_milliseconds().max(0) as Millis
 }
 
 fn epoch() -> DateTime<Utc> {
     Utc.timestamp_opt(1_767_225_600, 0).single().unwrap_or_default() // 2026-01-01T00:00:00Z
 }
 
+/// The wall-clock time of simulated millisecond `t` (the simulator's epoch is 2026-01-01).
+pub fn sim_time(t: Millis) -> DateTime<Utc> {
+    at(t)
+}
+
 fn at(t: Millis) -> DateTime<Utc> {
     epoch() + chrono::Duration::milliseconds(t as i64)
 }
 
-fn unix_s(t: Millis) -> u64 {
-    epoch().timestamp() as u64 + t / SECOND
-}
-
-/// The adaptive idle timeout as the function computes it each tick.
-struct AdaptiveState {
-    settings: AdaptiveSettings,
-    history: ArrivalHistory,
-    last_seen: Option<Millis>,
-    last: Option<(Millis, u32, usize)>,
-}
-
-/// forge-scaler: the real planner on the Lambda's schedule, the real watchdog on instances.
+/// forge-scaler: the Lambda's own pool step (`step::step`, the same function the tick
+/// calls) on the Lambda's schedule (`runloop::next_tick_at`), the group's tags kept as the
+/// real group keeps them, and the real watchdog logic on the instances.
 pub struct ForgeScaler {
     name: &'static str,
     policy: Policy,
     schedule: Invocations,
     idle: IdleConfig,
-    adaptive: Option<AdaptiveState>,
-    last_scale_out: Option<Millis>,
+    rule: IdleRule,
+    /// The simulated group's tags, as the function writes and reads them.
+    tags: BTreeMap<String, String>,
+    last_tick: Option<Millis>,
 }
 
 impl ForgeScaler {
     /// The default policy and a fixed idle timeout (default 10 min).
     pub fn fixed(slots: u32, max_instances: u32, idle_timeout: Duration) -> Self {
+        let idle = IdleConfig { idle_timeout, ..IdleConfig::default() };
         ForgeScaler {
             name: "forge-scaler",
-            policy: Policy { slots, max_instances: Some(max_instances), ..Policy::default() },
+            policy: Policy {
+                slots,
+                max_instances: Some(max_instances),
+                boot_timeout: idle.boot_timeout,
+                ..Policy::default()
+            },
             schedule: Invocations::FORGE_SCALER,
-            idle: IdleConfig { idle_timeout, ..IdleConfig::default() },
-            adaptive: None,
-            last_scale_out: None,
+            idle,
+            rule: IdleRule::Fixed(idle_timeout),
+            tags: BTreeMap::new(),
+            last_tick: None,
         }
     }
 
@@ -103,8 +117,7 @@ impl ForgeScaler {
     pub fn adaptive(slots: u32, max_instances: u32, settings: AdaptiveSettings) -> Self {
         let mut scaler = Self::fixed(slots, max_instances, settings.fallback);
         scaler.name = "forge-scaler-adaptive";
-        scaler.adaptive =
-            Some(AdaptiveState { settings, history: ArrivalHistory::default(), last_seen: None, last: None });
+        scaler.rule = IdleRule::Adaptive(settings);
         scaler
     }
 
@@ -124,18 +137,44 @@ impl ForgeScaler {
             multiplier: 1.0 / slots.max(1) as f64,
             excess: 0.0,
         };
+        let idle = IdleConfig {
+            idle_timeout: Duration::from_secs(300),
+            boot_timeout: Duration::from_secs(300),
+            ..IdleConfig::default()
+        };
         ForgeScaler {
             name: "vespene",
-            policy: Policy { slots, max_instances: Some(max_instances), formula, ..Policy::default() },
-            schedule: Invocations::every(5 * MINUTE),
-            idle: IdleConfig {
-                idle_timeout: Duration::from_secs(300),
-                boot_timeout: Duration::from_secs(300),
-                ..IdleConfig::default()
+            policy: Policy {
+                slots,
+                max_instances: Some(max_instances),
+                formula,
+                boot_timeout: idle.boot_timeout,
+                ..Policy::default()
             },
-            adaptive: None,
-            last_scale_out: None,
+            schedule: Invocations::every(5 * MINUTE),
+            rule: IdleRule::Fixed(idle.idle_timeout),
+            idle,
+            tags: BTreeMap::new(),
+            last_tick: None,
         }
+    }
+
+    /// The simulated group's tags as the function left them.
+    pub fn group_tags(&self) -> &BTreeMap<String, String> {
+        &self.tags
+    }
+
+    /// What the forge's API would list at `now`: pending jobs with their creation times;
+    /// running jobs, dated where they arrived since the last look (older ones were already
+    /// recorded, and their times change nothing).
+    fn jobs(&self, sim: &Sim<'_>) -> PoolJobs {
+        let dated = |t: Millis| JobRef { id: None, created: Some(at(t)) };
+        let pending = sim.pending_arrivals().map(dated).collect();
+        let running_now = sim.running() as usize;
+        let mut running: Vec<JobRef> =
+            sim.running_arrivals_since(self.last_tick).map(dated).take(running_now).collect();
+        running.resize(running_now, JobRef::anonymous());
+        PoolJobs { pending, running, ..PoolJobs::default() }
     }
 }
 
@@ -151,42 +190,37 @@ impl Autoscaler for ForgeScaler {
     }
     fn tick(&mut self, sim: &mut Sim<'_>) -> Option<Millis> {
         let now = sim.now();
-        let observation = Observation {
-            queue: Queue {
-                pending: sim.pending(),
-                running: sim.running(),
-                waiting: 0,
-                pending_ages_s: sim.pending_ages_s().collect(),
-            },
-            group: Group {
-                min: sim.min_size(),
-                max: sim.max_size(),
-                desired: sim.desired(),
-                in_service: sim.in_service(),
-                booting: sim.booting(),
-                last_scale_out: self.last_scale_out.map(at),
-            },
+        let jobs = self.jobs(sim);
+        let group = GroupState::new(
+            sim.min_size(),
+            sim.max_size(),
+            sim.desired(),
+            sim.in_service(),
+            sim.booting(),
+            std::mem::take(&mut self.tags),
+        );
+        let input = PoolInput {
+            policy: &self.policy,
+            idle: &self.rule,
+            instance_tags: true,
+            jobs: &jobs,
+            group: &group,
+            notes: Vec::new(),
         };
-        let planned = plan(&self.policy, &observation, at(now));
-        if planned.desired > sim.desired() && sim.set_desired(planned.desired).is_ok() {
-            self.last_scale_out = Some(now);
+        let decided = step::step(&input, at(now));
+        self.tags = group.tags;
+        self.last_tick = Some(now);
+        // As the tick applies: a refused raise writes no tag; otherwise the tags that changed.
+        if decided.plan.raises(&group.group) && sim.set_desired(decided.plan.desired).is_err() {
+            return Some(self.schedule.next_after(now));
         }
-        if let Some(state) = &mut self.adaptive {
-            // What the function does each tick: read the arrivals tag, add the jobs created
-            // since, write it back (keeping what fits in a tag), compute the timeout, write
-            // the idle-timeout tag.
-            let fresh: Vec<u64> = sim.arrivals_since(state.last_seen).map(unix_s).collect();
-            state.last_seen = Some(now);
-            state.history.record(fresh, unix_s(now), 128);
-            state.history.fit_tag();
-            let arrivals = &state.history.arrivals_s;
-            let instances = sim.desired().max(1);
-            let key = (now / MINUTE, instances, arrivals.len());
-            if state.last != Some(key) {
-                state.last = Some(key);
-                let timeout = adaptive::idle_timeout(arrivals, instances, unix_s(now), &state.settings);
-                sim.set_idle_timeout(timeout);
+        for (key, value) in decided.tag_writes(&self.tags) {
+            if key == tags::IDLE_TIMEOUT {
+                if let Ok(timeout) = humantime::parse_duration(&value) {
+                    sim.set_idle_timeout(timeout);
+                }
             }
+            self.tags.insert(key, value);
         }
         Some(self.schedule.next_after(now))
     }

@@ -2,6 +2,7 @@
 //! otherwise the CLI. Thin: parsing, dispatch and printing; the work is in the library.
 
 mod agent_cmd;
+mod lambda_cmd;
 mod plan_cmd;
 mod run_cmd;
 mod simulate_cmd;
@@ -91,7 +92,7 @@ fn restore_sigpipe() {
 
 fn main() -> ExitCode {
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
-        return run_cmd::lambda_main();
+        return lambda_cmd::lambda_main();
     }
     restore_sigpipe();
     let cli = Cli::parse();

@@ -153,9 +153,9 @@ fn print_report(report: &TickReport, json: bool, applied: bool) -> u8 {
         println!("{}", serde_json::to_string_pretty(report).expect("report serializes"));
     } else {
         for p in &report.pools {
-            let target = match (p.forge.is_empty(), p.asg.is_empty()) {
+            let target = match (p.forge.is_empty(), p.group.is_empty()) {
                 (true, true) => String::new(),
-                _ => format!(" (forge {}, group {})", p.forge, p.asg),
+                _ => format!(" (forge {}, group {})", p.forge, p.group),
             };
             match p.action {
                 Action::Error => {
@@ -180,12 +180,15 @@ fn print_report(report: &TickReport, json: bool, applied: bool) -> u8 {
             for r in &p.reasons {
                 println!("  - {r}");
             }
+            for w in &p.warnings {
+                println!("  ! warning: {w}");
+            }
         }
     }
     // One line per failed pool on stderr, whatever the format, so scripts and people see why.
     for p in report.pools.iter().filter(|p| p.action == Action::Error) {
         let cause = one_line(p.error.as_deref().unwrap_or("unknown error"));
-        eprintln!("error: pool {} (forge {}, group {}): {cause}", p.pool, p.forge, p.asg);
+        eprintln!("error: pool {} (forge {}, group {}): {cause}", p.pool, p.forge, p.group);
     }
     if report.any_error() {
         exit::POOL_ERROR

@@ -1,16 +1,12 @@
-//! `run` (the loop without Lambda: tick every poll_interval until SIGTERM or Ctrl-C) and the
-//! Lambda entry point (the same loop, one budget per scheduled invocation). Thin: the loop and
-//! the handler live in `forge_scaler::runloop`.
+//! `run`: the loop without Lambda, ticking every poll_interval until SIGTERM or Ctrl-C. Thin:
+//! the loop lives in `forge_scaler::runloop` (the Lambda entry, the same loop once per
+//! invocation, is `lambda_cmd`).
 
 use crate::{exit, init_logging, ConfigArgs};
 use clap::Args;
-use forge_scaler::app::{self, ConfigSource};
-use forge_scaler::runloop::{Handler, Mode, Scaler};
-use std::process::ExitCode;
+use forge_scaler::app;
+use forge_scaler::runloop::Mode;
 use std::sync::Arc;
-
-/// The environment variable naming the function's SSM prefix.
-pub const SSM_PREFIX_ENV: &str = "FORGE_SCALER_SSM_PREFIX";
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
@@ -24,7 +20,7 @@ pub struct RunArgs {
 pub async fn run(args: RunArgs) -> u8 {
     init_logging("info", false);
     let sdk = app::aws_sdk_config().await;
-    let mut scaler = Scaler::aws(args.config.source(), &sdk);
+    let mut scaler = app::aws_scaler(args.config.source(), &sdk);
     if !args.emf {
         scaler = scaler.with_metrics(Arc::new(|_: &str| {}));
     }
@@ -68,36 +64,4 @@ async fn wait_for_termination() {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
-}
-
-/// The Lambda runtime: JSON logs, the configuration from SSM under `FORGE_SCALER_SSM_PREFIX`,
-/// clients built once per execution environment, one loop per invocation.
-pub fn lambda_main() -> ExitCode {
-    init_logging("info", true);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(exit::TICK_FAILED);
-        }
-    };
-    runtime.block_on(async {
-        let Some(prefix) = std::env::var(SSM_PREFIX_ENV).ok().filter(|p| !p.trim().is_empty()) else {
-            tracing::error!("{SSM_PREFIX_ENV} is not set: it names the SSM prefix holding the configuration");
-            return ExitCode::from(exit::BAD_CONFIG);
-        };
-        let sdk = app::aws_sdk_config().await;
-        let handler = Arc::new(Handler::new(Scaler::aws(ConfigSource::Ssm(prefix), &sdk)));
-        let service = lambda_runtime::service_fn(move |event| {
-            let handler = handler.clone();
-            async move { handler.handle(event).await }
-        });
-        match lambda_runtime::run(service).await {
-            Ok(()) => ExitCode::from(exit::OK),
-            Err(e) => {
-                tracing::error!(error = %e, "the Lambda runtime stopped");
-                ExitCode::from(exit::TICK_FAILED)
-            }
-        }
-    })
 }
