@@ -528,6 +528,7 @@ mod tests {
     ///   1,560 s when the job ends at 1,560 s; so it is not drained while running (the old
     ///   model, reading only the job start, drained it at 660 s and removed it at 1,560 s).
     ///   At 2,160 s, 2,160 - 1,560 >= 600: removed. Billed 2,160 s, 1,500 s worked: 660 s idle.
+    ///
     /// Total: 2,820 s billed, 1,310 s idle. (The 2,880 s / 1,370 s lets `Done` at
     /// 70 s rewrite `LastWork`; woodpecker's `updateAgentLastWork` skips writes within a
     /// minute of the last one, so the short agent goes a reconcile earlier.)
