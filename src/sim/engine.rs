@@ -42,6 +42,24 @@ pub struct World {
     pub boot_jitter: f64,
     pub billing: Billing,
     pub seed: u64,
+    /// Failures injected into the world (cost-safety scenarios); none by default.
+    pub faults: Faults,
+}
+
+/// Failures to inject, each as windows `[from, to)` of virtual time.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Faults {
+    /// The policy's ticks do nothing (the function dead, the forge down, the configuration
+    /// invalid: every one of them fails the tick before it acts).
+    pub ticks_fail: Vec<(Millis, Millis)>,
+    /// SetDesiredCapacity is refused (AWS throttling).
+    pub set_desired_fails: Vec<(Millis, Millis)>,
+}
+
+impl Faults {
+    fn within(windows: &[(Millis, Millis)], t: Millis) -> bool {
+        windows.iter().any(|&(from, to)| from <= t && t < to)
+    }
 }
 
 impl Default for World {
@@ -54,6 +72,7 @@ impl Default for World {
             boot_jitter: 0.1,
             billing: Billing::PerSecond,
             seed: 1,
+            faults: Faults::default(),
         }
     }
 }
@@ -336,6 +355,10 @@ impl<'t> Sim<'t> {
     /// above the current desired it launches instances at once; below it the group
     /// terminates the newest instances (no modelled policy does this).
     pub fn set_desired(&mut self, desired: u32) -> Result<(), Rejected> {
+        if Faults::within(&self.world.faults.set_desired_fails, self.now) {
+            self.measured.rejected_set_desired += 1;
+            return Err(Rejected);
+        }
         if desired < self.world.min_instances || desired > self.world.max_instances {
             self.measured.rejected_set_desired += 1;
             return Err(Rejected);
@@ -690,7 +713,13 @@ impl<'t> Sim<'t> {
                         }
                     }
                     Event::Tick => {
-                        if let Some(mut next) = policy.tick(&mut self) {
+                        let next = if Faults::within(&self.world.faults.ticks_fail, at) {
+                            // A failed tick acts on nothing; the schedule goes on.
+                            Some(policy.tick_at_or_after(at + 1))
+                        } else {
+                            policy.tick(&mut self)
+                        };
+                        if let Some(mut next) = next {
                             // Nothing queued, nothing up: skip to the next arrival.
                             if self.pending.is_empty() && self.alive.is_empty() {
                                 match self.jobs.get(self.next_arrival) {
