@@ -11,7 +11,7 @@
 //! `T` per idle period is `sum(min(g_i, T)) + cold * #{g_i > T}`, where
 //! `cold = boot * (1 + wait_weight)`. The cost is piecewise linear in `T` and only drops at
 //! a gap value, so the best `T` is one of the gaps (or the floor): we try them all. Sparse
-//! pools (gaps of hours) get a short timeout, since waiting never pays; busy pools (gaps
+//! pools (gaps of hours) get a timeout of 0 (the floor), since waiting never pays; busy pools (gaps
 //! of a minute or two) keep instances warm as long as the gaps they actually see. The open
 //! gap since the last arrival counts too, so the timeout shortens as soon as a pool goes
 //! quiet. A fixed timeout is right for one load only; this one follows the load.
@@ -35,6 +35,8 @@ pub struct AdaptiveSettings {
     pub wait_weight: f64,
     /// Arrivals closer than this are one burst (one tick sees them together).
     pub burst_window: Duration,
+    /// The shortest timeout it may choose; 0 lets an instance leave as soon as it is idle
+    /// when the pool's gaps say waiting never pays.
     pub floor: Duration,
     pub ceiling: Duration,
     /// Used while the history holds fewer than `min_gaps` gaps.
@@ -48,7 +50,7 @@ impl Default for AdaptiveSettings {
             boot: Duration::from_secs(60),
             wait_weight: 3.0,
             burst_window: Duration::from_secs(10),
-            floor: Duration::from_secs(60),
+            floor: Duration::ZERO,
             ceiling: Duration::from_secs(30 * 60),
             fallback: Duration::from_secs(10 * 60),
             min_gaps: 4,
@@ -232,10 +234,17 @@ mod tests {
     }
 
     #[test]
-    fn sparse_pool_gets_the_floor() {
-        // Jobs hours apart: staying idle never pays.
+    fn a_sparse_pool_leaves_at_once() {
+        // Jobs hours apart: staying idle never pays, not even a minute.
         let arrivals: Vec<u64> = (0..20).map(|i| i * 7200).collect();
-        assert_eq!(idle_timeout(&arrivals, 1, 19 * 7200 + 30, &settings()), Duration::from_secs(60));
+        assert_eq!(idle_timeout(&arrivals, 1, 19 * 7200 + 30, &settings()), Duration::ZERO);
+    }
+
+    #[test]
+    fn a_sparse_pool_gets_a_configured_floor() {
+        let arrivals: Vec<u64> = (0..20).map(|i| i * 7200).collect();
+        let floored = AdaptiveSettings { floor: Duration::from_secs(60), ..settings() };
+        assert_eq!(idle_timeout(&arrivals, 1, 19 * 7200 + 30, &floored), Duration::from_secs(60));
     }
 
     #[test]
@@ -266,7 +275,7 @@ mod tests {
     fn bursts_count_as_one_arrival() {
         // Ten jobs at once every two hours are sparse, not busy.
         let arrivals: Vec<u64> = (0..10).flat_map(|i| std::iter::repeat_n(i * 7200, 10)).collect();
-        assert_eq!(idle_timeout(&arrivals, 1, 9 * 7200 + 30, &settings()), Duration::from_secs(60));
+        assert_eq!(idle_timeout(&arrivals, 1, 9 * 7200 + 30, &settings()), Duration::ZERO);
     }
 
     #[test]

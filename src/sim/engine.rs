@@ -5,7 +5,6 @@
 //! It owns the capacity model every policy shares and the measurements; it decides nothing
 //! about scaling: that is the policy's (see `policies`).
 
-use super::policies::Autoscaler;
 use super::trace::TraceJob;
 use crate::agent::idle::{self, IdleConfig, Look, Verdict};
 use rand::rngs::SmallRng;
@@ -43,6 +42,24 @@ pub struct World {
     pub boot_jitter: f64,
     pub billing: Billing,
     pub seed: u64,
+    /// Failures injected into the world (cost-safety scenarios); none by default.
+    pub faults: Faults,
+}
+
+/// Failures to inject, each as windows `[from, to)` of virtual time.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Faults {
+    /// The policy's ticks do nothing (the function dead, the forge down, the configuration
+    /// invalid: every one of them fails the tick before it acts).
+    pub ticks_fail: Vec<(Millis, Millis)>,
+    /// SetDesiredCapacity is refused (AWS throttling).
+    pub set_desired_fails: Vec<(Millis, Millis)>,
+}
+
+impl Faults {
+    fn within(windows: &[(Millis, Millis)], t: Millis) -> bool {
+        windows.iter().any(|&(from, to)| from <= t && t < to)
+    }
 }
 
 impl Default for World {
@@ -55,6 +72,7 @@ impl Default for World {
             boot_jitter: 0.1,
             billing: Billing::PerSecond,
             seed: 1,
+            faults: Faults::default(),
         }
     }
 }
@@ -87,13 +105,42 @@ pub struct Instance {
     pub busy: u32,
     /// Last job start or end on it.
     pub last_work: Option<Millis>,
+    /// The forge server's record of its last work, as Woodpecker keeps it (see
+    /// [`Instance::server_last_work`]).
+    server_last_work: Option<Millis>,
     idle_since: Option<Millis>,
     idle_ms: Millis,
     memory: idle::Memory,
     leave_version: u32,
 }
 
+/// Woodpecker's server writes an agent's `LastWork` at most once a minute.
+const LAST_WORK_THROTTLE: Millis = 60 * SECOND;
+
 impl Instance {
+    /// The agent's `LastWork` as a Woodpecker server holds it at `now`: `Init`, `Extend`,
+    /// `Log` and `Done` call `updateAgentLastWork`, which writes the time only when the
+    /// stored one is at least a minute old. A running job logs and extends its lease
+    /// continuously, so while busy the stored time steps forward a minute at a time.
+    pub fn server_last_work(&self, now: Millis) -> Option<Millis> {
+        match self.server_last_work {
+            Some(stored) if self.busy > 0 && now >= stored => {
+                Some(stored + (now - stored) / LAST_WORK_THROTTLE * LAST_WORK_THROTTLE)
+            }
+            stored => stored,
+        }
+    }
+
+    /// A call that refreshes `LastWork` (`Init` at a job's start, `Done` at its end),
+    /// made while the instance still counts its jobs as before the call.
+    fn refresh_server_last_work(&mut self, now: Millis) {
+        let stored = self.server_last_work(now);
+        self.server_last_work = match stored {
+            Some(t) if t + LAST_WORK_THROTTLE > now => Some(t),
+            _ => Some(now),
+        };
+    }
+
     /// Since when it has run nothing (its last job's end, or since it was ready).
     pub fn idle_since(&self) -> Option<Millis> {
         if self.busy > 0 || self.state != InstanceState::Ready {
@@ -125,6 +172,26 @@ fn rank(e: &Event) -> u8 {
     }
 }
 const ARRIVAL_RANK: u8 = 2;
+
+/// One autoscaler under test.
+pub trait Autoscaler: Send {
+    fn name(&self) -> &'static str;
+    /// The instance-side idle rule, when the policy's instances leave by themselves.
+    fn instance_idle(&self) -> Option<InstanceIdle>;
+    /// Before the first job: launch a fixed fleet, ask for the first tick.
+    fn start(&mut self, sim: &mut Sim<'_>) {
+        sim.request_tick(0);
+    }
+    /// One look at the queue and the group; returns when to look next.
+    fn tick(&mut self, sim: &mut Sim<'_>) -> Option<Millis>;
+    /// The first scheduled look at or after `t` (the engine skips looks while the queue
+    /// and the group are both empty: nothing can happen then).
+    fn tick_at_or_after(&self, t: Millis) -> Millis;
+    /// A job just arrived; an extra look at the returned time (a runner that polls for jobs).
+    fn on_arrival(&mut self, _sim: &Sim<'_>) -> Option<Millis> {
+        None
+    }
+}
 
 /// An instance-side idle rule: the real watchdog logic plus how long draining takes.
 #[derive(Debug, Clone, PartialEq)]
@@ -288,6 +355,10 @@ impl<'t> Sim<'t> {
     /// above the current desired it launches instances at once; below it the group
     /// terminates the newest instances (no modelled policy does this).
     pub fn set_desired(&mut self, desired: u32) -> Result<(), Rejected> {
+        if Faults::within(&self.world.faults.set_desired_fails, self.now) {
+            self.measured.rejected_set_desired += 1;
+            return Err(Rejected);
+        }
         if desired < self.world.min_instances || desired > self.world.max_instances {
             self.measured.rejected_set_desired += 1;
             return Err(Rejected);
@@ -375,6 +446,7 @@ impl<'t> Sim<'t> {
             state: InstanceState::Booting,
             busy: 0,
             last_work: None,
+            server_last_work: None,
             idle_since: Some(self.now),
             idle_ms: 0,
             memory: idle::Memory::booted(Duration::ZERO),
@@ -484,6 +556,7 @@ impl<'t> Sim<'t> {
                 inst.idle_ms += now - since;
             }
         }
+        inst.refresh_server_last_work(now);
         inst.busy += 1;
         inst.last_work = Some(now);
         inst.leave_version += 1;
@@ -597,6 +670,7 @@ impl<'t> Sim<'t> {
                         self.running -= 1;
                         self.last_done = at;
                         let inst = &mut self.instances[id];
+                        inst.refresh_server_last_work(at);
                         inst.busy -= 1;
                         inst.last_work = Some(at);
                         if inst.busy == 0 {
@@ -639,7 +713,13 @@ impl<'t> Sim<'t> {
                         }
                     }
                     Event::Tick => {
-                        if let Some(mut next) = policy.tick(&mut self) {
+                        let next = if Faults::within(&self.world.faults.ticks_fail, at) {
+                            // A failed tick acts on nothing; the schedule goes on.
+                            Some(policy.tick_at_or_after(at + 1))
+                        } else {
+                            policy.tick(&mut self)
+                        };
+                        if let Some(mut next) = next {
                             // Nothing queued, nothing up: skip to the next arrival.
                             if self.pending.is_empty() && self.alive.is_empty() {
                                 match self.jobs.get(self.next_arrival) {

@@ -17,8 +17,8 @@ pub mod synth;
 pub mod trace;
 
 use crate::adaptive::AdaptiveSettings;
-use engine::{Measured, Sample, World};
-use policies::{Autoscaler, Buildkite, Drone, ForgeScaler, Gitlab, StaticFleet, Woodpecker};
+use engine::{Autoscaler, Measured, Sample, World};
+use policies::{Buildkite, Drone, ForgeScaler, Gitlab, StaticFleet, Woodpecker};
 use serde::Serialize;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;

@@ -4,7 +4,7 @@
 //! woodpecker-autoscaler, drone-autoscaler, GitLab's docker-autoscaler and a static fleet.
 //! They decide; the engine (`engine::Sim`) owns the world and the measurements.
 
-use super::engine::{InstanceIdle, InstanceState, Millis, Sim, SECOND};
+use super::engine::{Autoscaler, InstanceIdle, InstanceState, Millis, Sim, SECOND};
 use crate::adaptive::AdaptiveSettings;
 use crate::agent::idle::IdleConfig;
 use crate::model::{tags, GroupState, JobRef, PoolJobs};
@@ -16,26 +16,6 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 const MINUTE: Millis = 60 * SECOND;
-
-/// One autoscaler under test.
-pub trait Autoscaler: Send {
-    fn name(&self) -> &'static str;
-    /// The instance-side idle rule, when the policy's instances leave by themselves.
-    fn instance_idle(&self) -> Option<InstanceIdle>;
-    /// Before the first job: launch a fixed fleet, ask for the first tick.
-    fn start(&mut self, sim: &mut Sim<'_>) {
-        sim.request_tick(0);
-    }
-    /// One look at the queue and the group; returns when to look next.
-    fn tick(&mut self, sim: &mut Sim<'_>) -> Option<Millis>;
-    /// The first scheduled look at or after `t` (the engine skips looks while the queue
-    /// and the group are both empty: nothing can happen then).
-    fn tick_at_or_after(&self, t: Millis) -> Millis;
-    /// A job just arrived; an extra look at the returned time (a runner that polls for jobs).
-    fn on_arrival(&mut self, _sim: &Sim<'_>) -> Option<Millis> {
-        None
-    }
-}
 
 /// A schedule of invocations every `period`, each ticking every `poll` while the next
 /// tick would still start within `budget` of the invocation's start.
@@ -305,7 +285,9 @@ impl Autoscaler for Buildkite {
 
 /// woodpecker-autoscaler: reconcile every minute; its worker-count formula, in which
 /// booting agents add nothing (so it keeps adding while they boot, its #137); drains and
-/// removes agents idle past AGENT_IDLE_TIMEOUT (10 min), oldest first.
+/// removes agents whose server-side `LastWork` is older than AGENT_IDLE_TIMEOUT (10 min),
+/// oldest first. `LastWork` is refreshed by the running job's calls (at most once a
+/// minute, [`super::engine::Instance::server_last_work`]), so a busy agent is never drained.
 pub struct Woodpecker {
     pub interval: Millis,
     pub idle_timeout: Millis,
@@ -333,7 +315,7 @@ impl Autoscaler for Woodpecker {
         let connected: Vec<(usize, u32, Option<Millis>)> = sim
             .alive()
             .filter(|(_, i)| i.state == InstanceState::Ready)
-            .map(|(id, i)| (id, i.busy, i.last_work))
+            .map(|(id, i)| (id, i.busy, i.server_last_work(now)))
             .collect();
         let worker_count: i64 = connected.iter().map(|&(_, busy, _)| per_agent - busy as i64).sum();
         let running = sim.running() as i64;
@@ -524,6 +506,57 @@ impl Autoscaler for StaticFleet {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sim::engine::World;
+    use crate::sim::trace::TraceJob;
+    use std::sync::atomic::AtomicU64;
+
+    /// Runs `jobs` under `policy` with boots of exactly 60 s, one slot, MinSize 0.
+    fn replay(policy: &mut dyn Autoscaler, jobs: &[TraceJob]) -> crate::sim::engine::Measured {
+        let world = World { boot_jitter: 0.0, ..World::default() };
+        Sim::new(world, jobs, policy.instance_idle(), false).run(policy, &AtomicU64::new(0))
+    }
+
+    /// A 1,500 s job and a 10 s job both queued at 0 s, under woodpecker's defaults
+    /// (reconcile every 60 s, AGENT_IDLE_TIMEOUT 600 s), boot 60 s:
+    /// - 0 s: two pending, no agent: two agents created; both connect at 60 s and take a job.
+    ///   `Init` at 60 s writes both agents' `LastWork` = 60 s.
+    /// - short agent: its job ends at 70 s; `Done` at 70 s is within a minute of the last
+    ///   write, so `LastWork` stays 60 s. At the 660 s reconcile (one running, one free
+    ///   slot: delta -1) 660 - 60 >= 600: drained and removed. Billed 660 s, of which 10 s
+    ///   worked: 650 s idle (60 s boot + 590 s).
+    /// - long agent: its job's `Extend`/`Log` calls move `LastWork` a minute at a time, to
+    ///   1,560 s when the job ends at 1,560 s; so it is not drained while running (the old
+    ///   model, reading only the job start, drained it at 660 s and removed it at 1,560 s).
+    ///   At 2,160 s, 2,160 - 1,560 >= 600: removed. Billed 2,160 s, 1,500 s worked: 660 s idle.
+    ///
+    /// Total: 2,820 s billed, 1,310 s idle. (The 2,880 s / 1,370 s lets `Done` at
+    /// 70 s rewrite `LastWork`; woodpecker's `updateAgentLastWork` skips writes within a
+    /// minute of the last one, so the short agent goes a reconcile earlier.)
+    #[test]
+    fn a_woodpecker_agent_running_a_job_longer_than_its_idle_timeout_is_kept_until_idle_after_it() {
+        let jobs = [
+            TraceJob { arrival_ms: 0, duration_ms: 1_500 * SECOND },
+            TraceJob { arrival_ms: 0, duration_ms: 10 * SECOND },
+        ];
+        let measured = replay(&mut Woodpecker::default(), &jobs);
+        assert_eq!(measured.launches, 2);
+        assert_eq!(measured.disrupted_jobs, 0);
+        assert_eq!(measured.instance_ms, (660 + 2_160) as u128 * SECOND as u128);
+        assert_eq!(measured.idle_ms, (650 + 660) as u128 * SECOND as u128);
+    }
+
+    /// The same two jobs when the short one runs 70 s (60..130 s): its `Log`/`Extend` at
+    /// 120 s writes `LastWork` = 120 s, `Done` at 130 s is throttled, so the short agent
+    /// leaves at the first reconcile 600 s after 120 s: 720 s.
+    #[test]
+    fn a_running_woodpecker_job_refreshes_last_work_once_a_minute() {
+        let jobs = [
+            TraceJob { arrival_ms: 0, duration_ms: 1_500 * SECOND },
+            TraceJob { arrival_ms: 0, duration_ms: 70 * SECOND },
+        ];
+        let measured = replay(&mut Woodpecker::default(), &jobs);
+        assert_eq!(measured.instance_ms, (720 + 2_160) as u128 * SECOND as u128);
+    }
 
     fn ticks(schedule: Invocations, upto: Millis) -> Vec<Millis> {
         let mut out = vec![schedule.at_or_after(0)];

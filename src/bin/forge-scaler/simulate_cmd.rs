@@ -52,6 +52,10 @@ pub struct SimulateArgs {
     /// Adaptive idle timeout: instance-seconds one second of job wait is worth.
     #[arg(long, default_value_t = forge_scaler::adaptive::AdaptiveSettings::default().wait_weight)]
     pub adaptive_wait_weight: f64,
+    /// Adaptive idle timeout: the shortest timeout it may choose (0: leave at once when the
+    /// pool's gaps say waiting never pays).
+    #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
+    pub adaptive_floor: Duration,
     /// GitLab's idle_count (warm job slots it keeps; GitLab's AWS example uses 5).
     #[arg(long, default_value_t = 0)]
     pub gitlab_idle_count: u32,
@@ -114,6 +118,7 @@ fn run(args: SimulateArgs) -> anyhow::Result<()> {
         bail!("--adaptive-wait-weight must be a non-negative number, got {}", args.adaptive_wait_weight);
     }
     options.adaptive.wait_weight = args.adaptive_wait_weight;
+    options.adaptive.floor = args.adaptive_floor;
 
     let policies = if options.only.is_empty() { sim::POLICY_NAMES.len() } else { options.only.len() };
     let total = (trace.jobs.len() * policies) as u64;
