@@ -35,8 +35,11 @@ pub struct AdaptiveSettings {
     pub wait_weight: f64,
     /// Arrivals closer than this are one burst (one tick sees them together).
     pub burst_window: Duration,
-    /// The shortest timeout it may choose; 0 lets an instance leave as soon as it is idle
-    /// when the pool's gaps say waiting never pays.
+    /// The shortest timeout it may choose. Default 30 s, not 0: an instance launched for a
+    /// job must stay long enough for its freshly registered agent to be handed that job
+    /// (agents poll every few seconds, the watchdog checks every few seconds, and the
+    /// simulator hands a job over at once so it cannot show that race); 0 lets an instance
+    /// leave as soon as it is idle when the pool's gaps say waiting never pays.
     pub floor: Duration,
     pub ceiling: Duration,
     /// Used while the history holds fewer than `min_gaps` gaps.
@@ -44,13 +47,16 @@ pub struct AdaptiveSettings {
     pub min_gaps: usize,
 }
 
+/// The adaptive timeout's default floor (see [`AdaptiveSettings::floor`]).
+pub const DEFAULT_FLOOR: Duration = Duration::from_secs(30);
+
 impl Default for AdaptiveSettings {
     fn default() -> Self {
         AdaptiveSettings {
             boot: Duration::from_secs(60),
             wait_weight: 3.0,
             burst_window: Duration::from_secs(10),
-            floor: Duration::ZERO,
+            floor: DEFAULT_FLOOR,
             ceiling: Duration::from_secs(30 * 60),
             fallback: Duration::from_secs(10 * 60),
             min_gaps: 4,
@@ -237,7 +243,9 @@ mod tests {
     fn a_sparse_pool_leaves_at_once() {
         // Jobs hours apart: staying idle never pays, not even a minute.
         let arrivals: Vec<u64> = (0..20).map(|i| i * 7200).collect();
-        assert_eq!(idle_timeout(&arrivals, 1, 19 * 7200 + 30, &settings()), Duration::ZERO);
+        let no_floor = AdaptiveSettings { floor: Duration::ZERO, ..settings() };
+        assert_eq!(idle_timeout(&arrivals, 1, 19 * 7200 + 30, &no_floor), Duration::ZERO);
+        assert_eq!(idle_timeout(&arrivals, 1, 19 * 7200 + 30, &settings()), DEFAULT_FLOOR, "the default floor");
     }
 
     #[test]
@@ -275,7 +283,7 @@ mod tests {
     fn bursts_count_as_one_arrival() {
         // Ten jobs at once every two hours are sparse, not busy.
         let arrivals: Vec<u64> = (0..10).flat_map(|i| std::iter::repeat_n(i * 7200, 10)).collect();
-        assert_eq!(idle_timeout(&arrivals, 1, 9 * 7200 + 30, &settings()), Duration::ZERO);
+        assert_eq!(idle_timeout(&arrivals, 1, 9 * 7200 + 30, &settings()), DEFAULT_FLOOR, "sparse: the floor");
     }
 
     #[test]

@@ -191,6 +191,11 @@ pub enum Reason {
     Spare {
         spare: u32,
     },
+    /// `ceil(needed x spare_ratio)` extra instances (at most `spare_max`).
+    ProportionalSpare {
+        ratio: f64,
+        spare: u32,
+    },
     /// Pending jobs older than `unschedulable_after` left out of demand because ready
     /// slots of the pool stood idle and did not take them.
     Unschedulable {
@@ -251,6 +256,9 @@ impl fmt::Display for Reason {
                 "weighted formula over {pending} pending and {running} running jobs gives {target} instance(s)"
             ),
             Reason::Spare { spare } => write!(f, "{spare} spare instance(s) added while there is demand"),
+            Reason::ProportionalSpare { ratio, spare } => {
+                write!(f, "{spare} spare instance(s) added in proportion to demand (spare_ratio {ratio})")
+            }
             Reason::Unschedulable { jobs, older_than_s, idle_slots, ids } => write!(
                 f,
                 "{jobs} pending job(s){} older than {older_than_s}s left out of demand: {idle_slots} slot(s) stand idle and no agent takes them (labels or a broken image?)",

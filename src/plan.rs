@@ -28,6 +28,11 @@ pub fn plan(policy: &Policy, obs: &Observation, now: DateTime<Utc>) -> Plan {
                 target += policy.spare as u64;
                 reasons.push(Reason::Spare { spare: policy.spare });
             }
+            let proportional = proportional_spare(policy, needed);
+            if demand > 0 && proportional > 0 {
+                target += proportional as u64;
+                reasons.push(Reason::ProportionalSpare { ratio: policy.spare_ratio, spare: proportional });
+            }
             target
         }
         Formula::Vespene { queued_weight, running_weight, multiplier, excess } => {
@@ -135,6 +140,18 @@ fn unschedulable(policy: &Policy, obs: &Observation, now: DateTime<Utc>) -> Vec<
     reasons
 }
 
+/// GitLab's `scale_factor` with `scale_factor_limit`: `ceil(needed x spare_ratio)` extra
+/// instances, at most `spare_max`. A ratio that is not a finite number >= 0 (possible only in
+/// a hand-written observation; config refuses it) adds nothing.
+fn proportional_spare(policy: &Policy, needed: u64) -> u32 {
+    let ratio = policy.spare_ratio;
+    if !ratio.is_finite() || ratio <= 0.0 {
+        return 0;
+    }
+    let extra = saturate((needed as f64 * ratio).ceil().min(u32::MAX as f64) as u64);
+    policy.spare_max.map_or(extra, |max| extra.min(max))
+}
+
 fn excluded(reason: &Reason) -> u32 {
     match reason {
         Reason::Unschedulable { jobs, .. } | Reason::LaunchDidNotHelp { jobs, .. } => *jobs,
@@ -229,6 +246,19 @@ mod tests {
         let p = Policy { spare: 2, ..Policy::default() };
         assert_eq!(Obs::new().pending(1).plan(&p).desired, 3);
         assert_eq!(Obs::new().plan(&p).desired, 0);
+    }
+
+    #[test]
+    fn spare_ratio_adds_in_proportion_and_spare_max_caps_it() {
+        let p = Policy { spare_ratio: 0.5, ..Policy::default() };
+        let plan = Obs::new().pending(5).max(20).plan(&p);
+        assert_eq!(plan.desired, 8, "5 needed + ceil(2.5)");
+        assert!(plan.reasons.contains(&Reason::ProportionalSpare { ratio: 0.5, spare: 3 }));
+        let capped = Policy { spare_ratio: 0.5, spare_max: Some(1), ..Policy::default() };
+        assert_eq!(Obs::new().pending(5).max(20).plan(&capped).desired, 6);
+        assert_eq!(Obs::new().max(20).plan(&p).desired, 0, "no demand, no spare");
+        let nan = Policy { spare_ratio: f64::NAN, ..Policy::default() };
+        assert_eq!(Obs::new().pending(5).max(20).plan(&nan).desired, 5);
     }
 
     #[test]
@@ -468,6 +498,25 @@ mod tests {
                 prop_assert_eq!(p.left_out(), 0);
             }
             prop_assert!(p.left_out() <= obs.queue.pending);
+        }
+
+        #[test]
+        fn proportional_spare_never_exceeds_spare_max_and_is_monotone(
+            (policy, obs) in arb_case(),
+            ratio in 0.0f64..3.0,
+            spare_max in proptest::option::of(0u32..10),
+            more in 0u32..50,
+        ) {
+            let policy = Policy { spare_ratio: ratio, spare_max, max_step: None, ..policy };
+            let p = plan(&policy, &obs, now());
+            for r in &p.reasons {
+                if let Reason::ProportionalSpare { spare, .. } = r {
+                    prop_assert!(spare_max.is_none_or(|m| *spare <= m));
+                }
+            }
+            let mut bigger = obs.clone();
+            bigger.queue.pending += more;
+            prop_assert!(plan(&policy, &bigger, now()).desired >= p.desired);
         }
 
         #[test]

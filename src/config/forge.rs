@@ -71,8 +71,9 @@ pub enum Scope {
     User,
 }
 
-/// One forge connection.
-#[derive(Debug, Clone, PartialEq)]
+/// One forge connection. Its `Debug` shows the URL redacted (no userinfo, no query value)
+/// and never a secret.
+#[derive(Clone, PartialEq)]
 pub struct ForgeConfig {
     pub name: String,
     pub kind: ForgeKind,
@@ -96,6 +97,26 @@ pub struct ForgeConfig {
     pub max_response_bytes: u64,
     /// The secret the forge signs its webhooks with (enables `/webhooks/<forge>`).
     pub webhook_secret: Option<Secret>,
+}
+
+impl std::fmt::Debug for ForgeConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ForgeConfig")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("url", &crate::redact::redact(&self.url))
+            .field("token", &self.token)
+            .field("scope", &self.scope)
+            .field("repos", &self.repos)
+            .field("projects", &self.projects)
+            .field("pending_pointer", &self.pending_pointer)
+            .field("running_pointer", &self.running_pointer)
+            .field("auth_header", &self.auth_header)
+            .field("max_requests_per_tick", &self.max_requests_per_tick)
+            .field("max_response_bytes", &self.max_response_bytes)
+            .field("webhook_secret", &self.webhook_secret)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Forge keys holding secrets: SecureStrings in SSM, `<key>_env = "VAR"` allowed in TOML.
@@ -356,11 +377,11 @@ fn forge_url(r: &mut Reader<'_>, kind: ForgeKind, given: Option<&str>) -> Option
     match Url::parse(text) {
         Ok(url) if url.scheme() == "http" || url.scheme() == "https" => Some(url),
         Ok(_) => {
-            r.problem_at("url", format!("{text:?} must be an http or https URL"));
+            r.problem_at("url", format!("{:?} must be an http or https URL", crate::redact::redact_url(text)));
             None
         }
         Err(e) => {
-            r.problem_at("url", format!("{text:?} is not a URL: {e}"));
+            r.problem_at("url", format!("{:?} is not a URL: {e}", crate::redact::redact_url(text)));
             None
         }
     }
@@ -389,6 +410,19 @@ fn check_required(r: &mut Reader<'_>, kind: ForgeKind, d: &ForgeDraft) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_forge_url_with_credentials_never_shows_them() {
+        let text = "[forges.wp]\nkind = \"woodpecker\"\nurl = \"https://u:PASSWORD1@ci.example/?api_key=SECRET2\"\ntoken = \"TOKEN3\"\n[pools.p]\nforge = \"wp\"\nasg = \"g\"\n";
+        let config = crate::config::Config::from_toml(text, |_| None).unwrap();
+        let debug = format!("{:?}", config.forges["wp"]);
+        for secret in ["PASSWORD1", "SECRET2", "TOKEN3"] {
+            assert!(!debug.contains(secret), "{debug}");
+        }
+        let bad = "[forges.wp]\nkind = \"woodpecker\"\nurl = \"ftp://u:PASSWORD1@ci.example/?api_key=SECRET2\"\ntoken = \"t\"\n";
+        let err = crate::config::Config::from_toml(bad, |_| None).unwrap_err().to_string();
+        assert!(err.contains("forges/wp/url") && !err.contains("PASSWORD1") && !err.contains("SECRET2"), "{err}");
+    }
     use crate::config::keys::defaults_that_disagree;
     use crate::config::test_support::{forge_table, no_env, problems};
     use crate::config::Config;

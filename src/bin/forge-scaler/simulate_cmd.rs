@@ -52,9 +52,10 @@ pub struct SimulateArgs {
     /// Adaptive idle timeout: instance-seconds one second of job wait is worth.
     #[arg(long, default_value_t = forge_scaler::adaptive::AdaptiveSettings::default().wait_weight)]
     pub adaptive_wait_weight: f64,
-    /// Adaptive idle timeout: the shortest timeout it may choose (0: leave at once when the
+    /// Adaptive idle timeout: the shortest timeout it may choose (default 30s, the function's
+    /// own: time for a fresh agent to be handed its first job; 0: leave at once when the
     /// pool's gaps say waiting never pays).
-    #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     pub adaptive_floor: Duration,
     /// GitLab's idle_count (warm job slots it keeps; GitLab's AWS example uses 5).
     #[arg(long, default_value_t = 0)]
