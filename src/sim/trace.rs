@@ -45,23 +45,39 @@ fn seconds_to_ms(field: &str) -> Result<u64, String> {
 }
 
 impl Trace {
-    /// Parses a CSV trace. Blank lines and lines starting with `#` are skipped; rows out of
-    /// arrival order are sorted (stable), so any history export replays as given.
+    /// Parses a CSV trace (RFC 4180 through the `csv` crate, so a quoted labels field may
+    /// hold commas). Blank lines and lines starting with `#` are skipped; rows out of arrival
+    /// order are sorted (stable), so any history export replays as given.
     pub fn parse(name: &str, text: &str) -> Result<Trace, TraceError> {
-        let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty() && !l.starts_with('#'));
-        let Some((_, header)) = lines.next() else { return Err(TraceError::Empty { name: name.into() }) };
-        let mut columns = header.split(',').map(|c| c.trim().trim_start_matches('\u{feff}'));
-        if columns.next() != Some("arrival_s") || columns.next() != Some("duration_s") {
-            return Err(TraceError::Header { name: name.into(), found: header.chars().take(80).collect() });
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .comment(Some(b'#'))
+            .trim(csv::Trim::All)
+            .from_reader(text.as_bytes());
+        let mut records = reader.records();
+        let header = match records.next() {
+            None => return Err(TraceError::Empty { name: name.into() }),
+            Some(Err(e)) => return Err(TraceError::Header { name: name.into(), found: e.to_string() }),
+            Some(Ok(header)) => header,
+        };
+        let column = |i: usize| header.get(i).map(|c| c.trim_start_matches('\u{feff}'));
+        if column(0) != Some("arrival_s") || column(1) != Some("duration_s") {
+            let found: String = header.iter().collect::<Vec<_>>().join(",").chars().take(80).collect();
+            return Err(TraceError::Header { name: name.into(), found });
         }
         let mut jobs = Vec::with_capacity(text.len() / 24);
         let mut sorted = true;
-        for (index, line) in lines {
-            let row_error = |message: String| TraceError::Row { name: name.into(), line: index + 1, message };
-            let mut fields = line.splitn(4, ',');
-            let arrival = fields.next().unwrap_or_default();
-            let Some(duration) = fields.next() else {
-                return Err(row_error(format!("expected at least 2 fields (arrival_s,duration_s), found {line:?}")));
+        for record in records {
+            let record = record.map_err(|e| {
+                let line = e.position().map_or(0, |p| p.line() as usize);
+                TraceError::Row { name: name.into(), line, message: format!("not CSV: {e}") }
+            })?;
+            let line = record.position().map_or(0, |p| p.line() as usize);
+            let row_error = |message: String| TraceError::Row { name: name.into(), line, message };
+            let (Some(arrival), Some(duration)) = (record.get(0), record.get(1)) else {
+                let found = record.iter().collect::<Vec<_>>().join(",");
+                return Err(row_error(format!("expected at least 2 fields (arrival_s,duration_s), found {found:?}")));
             };
             let arrival_ms = seconds_to_ms(arrival).map_err(|e| row_error(format!("arrival_s: {e}")))?;
             let duration_ms = seconds_to_ms(duration).map_err(|e| row_error(format!("duration_s: {e}")))?;
@@ -130,6 +146,13 @@ pub fn percentile_u32(values: &mut [u32], quantile: f64) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_quoted_labels_field_may_hold_commas() {
+        let t = Trace::parse("t", "arrival_s,duration_s,labels\n0,10,\"os=linux,arch=arm64\"\n5,1\n").unwrap();
+        assert_eq!(t.jobs.len(), 2);
+        assert_eq!(t.jobs[1], TraceJob { arrival_ms: 5000, duration_ms: 1000 });
+    }
 
     #[test]
     fn parses_rows_with_and_without_labels() {
