@@ -78,12 +78,6 @@ impl Imds {
         self.client.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
     }
 
-    /// The endpoint from `AWS_EC2_METADATA_SERVICE_ENDPOINT` when set, else the standard one.
-    pub fn endpoint_from_env() -> Result<Url, url::ParseError> {
-        let raw = std::env::var("AWS_EC2_METADATA_SERVICE_ENDPOINT").unwrap_or_else(|_| DEFAULT_ENDPOINT.into());
-        Url::parse(raw.trim())
-    }
-
     /// Instance id and region.
     pub async fn identity(&self) -> Result<Identity, ImdsError> {
         let instance_id = self.get_required("/latest/meta-data/instance-id").await?;

@@ -632,6 +632,63 @@ impl<'t> Sim<'t> {
         }
     }
 
+    /// A job on instance `id` ended at `at`; false when the instance was already gone (the
+    /// job was disrupted and counted then).
+    fn job_done(&mut self, id: usize, job: usize, at: Millis) -> bool {
+        self.job_running[job] = false;
+        if self.instances[id].state == InstanceState::Gone {
+            return false;
+        }
+        self.running -= 1;
+        self.last_done = at;
+        let inst = &mut self.instances[id];
+        inst.refresh_server_last_work(at);
+        inst.busy -= 1;
+        inst.last_work = Some(at);
+        if inst.busy == 0 {
+            if inst.state != InstanceState::Gone {
+                inst.idle_since = Some(at);
+            }
+            if let Some(rule) = &self.instance_idle {
+                inst.memory = idle::decide(&rule.config, inst.memory, Look::busy(), ms(at)).0;
+            }
+        }
+        self.dispatch();
+        if self.instances[id].busy == 0 {
+            if self.instances[id].state == InstanceState::Draining {
+                self.push(at, Event::Remove(id));
+            } else {
+                self.check_leave(id);
+            }
+        }
+        true
+    }
+
+    /// The policy looks (or, in a fault window, its look fails) and asks for its next look;
+    /// false when nothing is queued, nothing is up and no job is left to arrive.
+    fn policy_tick(&mut self, policy: &mut dyn Autoscaler, at: Millis) -> bool {
+        let next = if Faults::within(&self.world.faults.ticks_fail, at) {
+            // A failed tick acts on nothing; the schedule goes on.
+            Some(policy.tick_at_or_after(at + 1))
+        } else {
+            policy.tick(self)
+        };
+        if let Some(mut next) = next {
+            // Nothing queued, nothing up: skip to the next arrival.
+            if self.pending.is_empty() && self.alive.is_empty() {
+                match self.jobs.get(self.next_arrival) {
+                    Some(job) if job.arrival_ms > next => {
+                        next = policy.tick_at_or_after(job.arrival_ms);
+                    }
+                    Some(_) => {}
+                    None => return false,
+                }
+            }
+            self.request_tick(next);
+        }
+        true
+    }
+
     /// Runs the whole trace under `policy`; `progress` counts arrivals for a progress bar.
     pub fn run(mut self, policy: &mut dyn Autoscaler, progress: &AtomicU64) -> Measured {
         policy.start(&mut self);
@@ -663,31 +720,8 @@ impl<'t> Sim<'t> {
                 self.now = at;
                 match event {
                     Event::JobDone(id, job) => {
-                        self.job_running[job] = false;
-                        if self.instances[id].state == InstanceState::Gone {
+                        if !self.job_done(id, job, at) {
                             continue; // disrupted: counted when it was removed
-                        }
-                        self.running -= 1;
-                        self.last_done = at;
-                        let inst = &mut self.instances[id];
-                        inst.refresh_server_last_work(at);
-                        inst.busy -= 1;
-                        inst.last_work = Some(at);
-                        if inst.busy == 0 {
-                            if inst.state != InstanceState::Gone {
-                                inst.idle_since = Some(at);
-                            }
-                            if let Some(rule) = &self.instance_idle {
-                                inst.memory = idle::decide(&rule.config, inst.memory, Look::busy(), ms(at)).0;
-                            }
-                        }
-                        self.dispatch();
-                        if self.instances[id].busy == 0 {
-                            if self.instances[id].state == InstanceState::Draining {
-                                self.push(at, Event::Remove(id));
-                            } else {
-                                self.check_leave(id);
-                            }
                         }
                     }
                     Event::Ready(id) => {
@@ -713,24 +747,8 @@ impl<'t> Sim<'t> {
                         }
                     }
                     Event::Tick => {
-                        let next = if Faults::within(&self.world.faults.ticks_fail, at) {
-                            // A failed tick acts on nothing; the schedule goes on.
-                            Some(policy.tick_at_or_after(at + 1))
-                        } else {
-                            policy.tick(&mut self)
-                        };
-                        if let Some(mut next) = next {
-                            // Nothing queued, nothing up: skip to the next arrival.
-                            if self.pending.is_empty() && self.alive.is_empty() {
-                                match self.jobs.get(self.next_arrival) {
-                                    Some(job) if job.arrival_ms > next => {
-                                        next = policy.tick_at_or_after(job.arrival_ms);
-                                    }
-                                    Some(_) => {}
-                                    None => continue,
-                                }
-                            }
-                            self.request_tick(next);
+                        if !self.policy_tick(policy, at) {
+                            continue; // no more arrivals and nothing up: nothing to look at
                         }
                     }
                 }
