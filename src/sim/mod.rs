@@ -44,6 +44,11 @@ pub struct Options {
     pub adaptive: AdaptiveSettings,
     /// GitLab's idle_count (jobs of warm capacity kept).
     pub gitlab_idle_count: u32,
+    /// forge-scaler also ticks one second after each arrival (signed forge webhooks).
+    pub webhooks: bool,
+    /// forge-scaler's proportional spare and its cap (`spare_ratio`, `spare_max`).
+    pub spare_ratio: f64,
+    pub spare_max: Option<u32>,
     /// Policies to run (names from [`POLICY_NAMES`]); empty: all.
     pub only: Vec<String>,
     /// Keep a timeline for the plot.
@@ -57,6 +62,9 @@ impl Default for Options {
             idle_timeout: Duration::from_secs(600),
             adaptive: AdaptiveSettings::default(),
             gitlab_idle_count: 0,
+            webhooks: false,
+            spare_ratio: 0.0,
+            spare_max: None,
             only: Vec::new(),
             timeline: false,
         }
@@ -128,6 +136,7 @@ pub fn make_policy(name: &str, trace: &Trace, options: &Options) -> Option<Box<d
             } else {
                 ForgeScaler::adaptive(slots, max, options.adaptive.clone())
             };
+            let scaler = scaler.spare_ratio(options.spare_ratio, options.spare_max).with_webhooks(options.webhooks);
             match world.billing {
                 engine::Billing::Hourly => Box::new(scaler.billed_hourly()),
                 engine::Billing::PerSecond => Box::new(scaler),
@@ -269,6 +278,33 @@ mod tests {
         options.world = World { slots, max_instances: max, boot_jitter: 0.0, ..World::default() };
         let report = run(&trace, &options, &AtomicU64::new(0)).unwrap();
         report.policies.into_iter().next().unwrap()
+    }
+
+    fn bundled(options: Options) -> PolicyReport {
+        let trace = Trace::parse(BUNDLED_TRACE_NAME, BUNDLED_TRACE).unwrap();
+        let report = run(&trace, &options, &AtomicU64::new(0)).unwrap();
+        report.policies.into_iter().next().unwrap()
+    }
+
+    #[test]
+    fn webhooks_make_forge_scaler_react_within_a_second_and_change_nothing_else() {
+        let only = vec!["forge-scaler".to_string()];
+        let polled = bundled(Options { only: only.clone(), ..Options::default() });
+        let hooked = bundled(Options { only, webhooks: true, ..Options::default() });
+        assert!(polled.reaction_p95_s >= 5.0, "{polled:?}");
+        assert!(hooked.reaction_p95_s <= 1.0, "{hooked:?}");
+        assert!(hooked.wait_p95_s < polled.wait_p95_s);
+        assert_eq!(hooked.launches, polled.launches, "earlier, not more");
+        assert_eq!(hooked.jobs_run, polled.jobs_run);
+    }
+
+    #[test]
+    fn a_spare_ratio_buys_wait_with_instances() {
+        let only = vec!["forge-scaler".to_string()];
+        let plain = bundled(Options { only: only.clone(), ..Options::default() });
+        let spared = bundled(Options { only, spare_ratio: 0.5, ..Options::default() });
+        assert!(spared.instance_hours > plain.instance_hours);
+        assert!(spared.wait_p95_s <= plain.wait_p95_s);
     }
 
     #[test]

@@ -88,6 +88,13 @@ pub struct ForgeScaler {
     schedule: Invocations,
     idle: IdleConfig,
     rule: IdleRule,
+    /// Signed webhooks: a tick one second after each arrival, besides the polls.
+    webhooks: bool,
+    /// The webhook tick already asked for (one per instant is enough).
+    webhook_tick: Option<Millis>,
+    /// The poll that last scheduled the next one (a second look at the same instant must not
+    /// start a second chain of polls).
+    polled_at: Option<Millis>,
     /// The simulated group's tags, as the function writes and reads them.
     tags: BTreeMap<String, String>,
     last_tick: Option<Millis>,
@@ -108,6 +115,9 @@ impl ForgeScaler {
             schedule: Invocations::FORGE_SCALER,
             idle,
             rule: IdleRule::Fixed(idle_timeout),
+            webhooks: false,
+            webhook_tick: None,
+            polled_at: None,
             tags: BTreeMap::new(),
             last_tick: None,
         }
@@ -154,14 +164,41 @@ impl ForgeScaler {
             schedule: Invocations::every(5 * MINUTE),
             rule: IdleRule::Fixed(idle.idle_timeout),
             idle,
+            webhooks: false,
+            webhook_tick: None,
+            polled_at: None,
             tags: BTreeMap::new(),
             last_tick: None,
         }
     }
 
+    /// With the pool's proportional spare (`spare_ratio`, `spare_max`).
+    pub fn spare_ratio(mut self, ratio: f64, max: Option<u32>) -> Self {
+        self.policy.spare_ratio = ratio;
+        self.policy.spare_max = max;
+        self
+    }
+
+    /// With signed forge webhooks: each arrival triggers a tick one second later.
+    pub fn with_webhooks(mut self, webhooks: bool) -> Self {
+        self.webhooks = webhooks;
+        self
+    }
+
     /// The simulated group's tags as the function left them.
     pub fn group_tags(&self) -> &BTreeMap<String, String> {
         &self.tags
+    }
+
+    /// The next poll, asked for by a poll only: a webhook's extra look (off the schedule, or
+    /// a second look at a poll's instant) leaves the chain of polls alone.
+    fn next_poll(&mut self, now: Millis) -> Option<Millis> {
+        let on_schedule = self.schedule.at_or_after(now) == now;
+        if self.webhooks && (!on_schedule || self.polled_at == Some(now)) {
+            return None;
+        }
+        self.polled_at = Some(now);
+        Some(self.schedule.next_after(now))
     }
 
     /// What the forge's API would list at `now`: pending jobs with their creation times;
@@ -181,6 +218,15 @@ impl ForgeScaler {
 impl Autoscaler for ForgeScaler {
     fn name(&self) -> &'static str {
         self.name
+    }
+    fn on_arrival(&mut self, sim: &Sim<'_>) -> Option<Millis> {
+        // The forge posts the job's webhook; the function ticks about a second later.
+        let at = sim.now() + SECOND;
+        if !self.webhooks || self.webhook_tick.is_some_and(|t| t >= sim.now()) {
+            return None;
+        }
+        self.webhook_tick = Some(at);
+        Some(at)
     }
     fn tick_at_or_after(&self, t: Millis) -> Millis {
         self.schedule.at_or_after(t)
@@ -212,7 +258,7 @@ impl Autoscaler for ForgeScaler {
         self.last_tick = Some(now);
         // As the tick applies: a refused raise writes no tag; otherwise the tags that changed.
         if decided.plan.raises(&group.group) && sim.set_desired(decided.plan.desired).is_err() {
-            return Some(self.schedule.next_after(now));
+            return self.next_poll(now);
         }
         for (key, value) in decided.tag_writes(&self.tags) {
             if key == tags::IDLE_TIMEOUT {
@@ -222,7 +268,7 @@ impl Autoscaler for ForgeScaler {
             }
             self.tags.insert(key, value);
         }
-        Some(self.schedule.next_after(now))
+        self.next_poll(now)
     }
 }
 

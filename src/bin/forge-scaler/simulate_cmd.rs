@@ -57,6 +57,16 @@ pub struct SimulateArgs {
     /// pool's gaps say waiting never pays).
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     pub adaptive_floor: Duration,
+    /// Model signed forge webhooks for forge-scaler's policies: besides its polls, a tick one
+    /// second after each job is queued (the webhook's delivery and the function's answer).
+    #[arg(long)]
+    pub webhooks: bool,
+    /// forge-scaler's proportional spare (`spare_ratio`: ceil(needed x ratio) extra instances).
+    #[arg(long, default_value_t = 0.0)]
+    pub spare_ratio: f64,
+    /// forge-scaler's cap on the proportional spare (`spare_max`).
+    #[arg(long)]
+    pub spare_max: Option<u32>,
     /// GitLab's idle_count (warm job slots it keeps; GitLab's AWS example uses 5).
     #[arg(long, default_value_t = 0)]
     pub gitlab_idle_count: u32,
@@ -101,6 +111,9 @@ fn run(args: SimulateArgs) -> anyhow::Result<()> {
     let mut options = Options {
         idle_timeout: args.idle_timeout,
         gitlab_idle_count: args.gitlab_idle_count,
+        webhooks: args.webhooks,
+        spare_ratio: args.spare_ratio,
+        spare_max: args.spare_max,
         only: args.policies.clone(),
         timeline: args.svg.is_some(),
         ..Options::default()
@@ -119,6 +132,9 @@ fn run(args: SimulateArgs) -> anyhow::Result<()> {
         bail!("--adaptive-wait-weight must be a non-negative number, got {}", args.adaptive_wait_weight);
     }
     options.adaptive.wait_weight = args.adaptive_wait_weight;
+    if !(args.spare_ratio.is_finite() && args.spare_ratio >= 0.0) {
+        bail!("--spare-ratio must be a non-negative number, got {}", args.spare_ratio);
+    }
     options.adaptive.floor = args.adaptive_floor;
 
     let policies = if options.only.is_empty() { sim::POLICY_NAMES.len() } else { options.only.len() };
