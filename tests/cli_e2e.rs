@@ -45,24 +45,7 @@ fn pool(name: &str, asg: &str, slots: u32) -> String {
 
 /// The binary with only the given AWS endpoint reachable, in the crate root.
 fn command(endpoint: &str, workdir: &Workdir, args: &[&str]) -> tokio::process::Command {
-    let mut command = tokio::process::Command::new(BIN);
-    command
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env_remove("AWS_PROFILE")
-        .env_remove("AWS_DEFAULT_PROFILE")
-        .env_remove("AWS_DEFAULT_REGION")
-        .env_remove("AWS_SESSION_TOKEN")
-        .env_remove("AWS_LAMBDA_RUNTIME_API")
-        .env_remove("RUST_LOG")
-        .env("AWS_CONFIG_FILE", workdir.path("no-aws-config"))
-        .env("AWS_SHARED_CREDENTIALS_FILE", workdir.path("no-aws-credentials"))
-        .env(TOKEN_VAR, TOKEN)
-        .kill_on_drop(true);
-    for (key, value) in support::aws_env(endpoint) {
-        command.env(key, value);
-    }
-    command
+    support::cli_command(BIN, endpoint, workdir.dir.path(), (TOKEN_VAR, TOKEN), args)
 }
 
 /// Runs a command and checks that no secret reached its output.

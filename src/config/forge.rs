@@ -122,6 +122,8 @@ impl std::fmt::Debug for ForgeConfig {
 /// Forge keys holding secrets: SecureStrings in SSM, `<key>_env = "VAR"` allowed in TOML.
 pub const SECRET_KEYS: &[&str] = &["token", "webhook_secret"];
 
+/// The default cap on one forge response body (8 MiB): `forges/<forge>/max_response_bytes`.
+pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 8 * 1024 * 1024;
 /// The smallest `max_response_bytes` accepted: below it no forge's error body even fits.
 pub const MIN_RESPONSE_BYTES: u64 = 1024;
 
@@ -155,7 +157,7 @@ impl Default for ForgeDraft {
             auth_header: "Authorization".to_string(),
             auth_scheme: "Bearer".to_string(),
             max_requests_per_tick: 50,
-            max_response_bytes: 8 * 1024 * 1024,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             webhook_secret: None,
         }
     }

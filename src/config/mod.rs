@@ -13,7 +13,9 @@ mod pool;
 mod raw;
 mod settings;
 
-pub use forge::{ForgeConfig, ForgeKind, Scope, FORGE_KEYS, MIN_RESPONSE_BYTES, SECRET_KEYS};
+pub use forge::{
+    ForgeConfig, ForgeKind, Scope, DEFAULT_MAX_RESPONSE_BYTES, FORGE_KEYS, MIN_RESPONSE_BYTES, SECRET_KEYS,
+};
 pub use keys::{Applies, Key};
 pub use pool::{DronePlatform, FleetSpec, IdleTimeout, PoolConfig, DEFAULT_IDLE_TIMEOUT, POOL_KEYS};
 pub use raw::{is_secret_param, RawConfig};

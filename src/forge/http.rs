@@ -15,8 +15,9 @@ use url::Url;
 /// Per-request timeout: a tick must finish well inside the Lambda's minute.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Largest success body read from a forge (8 MiB): a bigger one is `ForgeError::TooLarge`.
-pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 8 * 1024 * 1024;
+/// Largest success body read from a forge by default: the config key's default (a bigger
+/// body is `ForgeError::TooLarge`).
+pub use crate::config::DEFAULT_MAX_RESPONSE_BYTES;
 
 /// Bytes kept of a non-success body (enough for an error message); the rest is dropped
 /// unread, so an error page cannot cost memory either.
@@ -100,12 +101,6 @@ impl ForgeHttp {
             secrets.push(forge.url.username().to_string());
         }
         Ok(ForgeHttp { client, base, auth, max_response_bytes: forge.max_response_bytes, secrets })
-    }
-
-    /// The same client with another body cap (tests; the config key once it exists).
-    pub fn with_max_response_bytes(mut self, bytes: u64) -> Self {
-        self.max_response_bytes = bytes;
-        self
     }
 
     /// Largest success body this client reads, in bytes.

@@ -115,6 +115,36 @@ impl Drop for Moto {
     }
 }
 
+/// The `forge-scaler` binary `bin` run in the crate root with only `endpoint` as AWS: none
+/// of the user's AWS setup (profiles and config files point into `scratch`, where they do
+/// not exist), `RUST_LOG` unset, and the forge token in the environment variable `token.0`.
+pub fn cli_command(
+    bin: &str,
+    endpoint: &str,
+    scratch: &std::path::Path,
+    token: (&str, &str),
+    args: &[&str],
+) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(bin);
+    command
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_DEFAULT_PROFILE")
+        .env_remove("AWS_DEFAULT_REGION")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_LAMBDA_RUNTIME_API")
+        .env_remove("RUST_LOG")
+        .env("AWS_CONFIG_FILE", scratch.join("no-aws-config"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", scratch.join("no-aws-credentials"))
+        .env(token.0, token.1)
+        .kill_on_drop(true);
+    for (key, value) in aws_env(endpoint) {
+        command.env(key, value);
+    }
+    command
+}
+
 /// The environment a child process needs to reach `endpoint` with dummy credentials.
 pub fn aws_env(endpoint: &str) -> Vec<(&'static str, String)> {
     vec![
