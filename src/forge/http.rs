@@ -8,6 +8,7 @@ use crate::config::{ForgeConfig, ForgeKind};
 use crate::redact;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde::de::DeserializeOwned;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::time::Instant;
 use url::Url;
@@ -22,6 +23,56 @@ pub use crate::config::DEFAULT_MAX_RESPONSE_BYTES;
 /// Bytes kept of a non-success body (enough for an error message); the rest is dropped
 /// unread, so an error page cannot cost memory either.
 pub const ERROR_BODY_BYTES: usize = 64 * 1024;
+
+/// Bytes every forge answer being read at once may hold in all, in this process: each
+/// forge's own cap bounds one answer, this bounds them together, so a tick in which many
+/// forges send oversized answers at once still fits the 128 MB Lambda. An answer that would
+/// take more than is left is `ForgeError::MemoryBudget` for its pool (it needs other forges'
+/// answers to be oversized at the same moment: an answer within its cap is only refused
+/// while others hold most of this).
+pub const BODIES_IN_FLIGHT_BYTES: u64 = 48 * 1024 * 1024;
+
+/// Bytes the answers being read now hold (their buffers' capacity).
+static BODIES_IN_FLIGHT: AtomicU64 = AtomicU64::new(0);
+
+/// One answer's share of a byte budget (normally [`BODIES_IN_FLIGHT_BYTES`] on the process's
+/// counter), given back when dropped.
+struct BodyShare {
+    counter: &'static AtomicU64,
+    budget: u64,
+    held: u64,
+}
+
+impl BodyShare {
+    fn new() -> Self {
+        Self::of(&BODIES_IN_FLIGHT, BODIES_IN_FLIGHT_BYTES)
+    }
+
+    fn of(counter: &'static AtomicU64, budget: u64) -> Self {
+        BodyShare { counter, budget, held: 0 }
+    }
+
+    /// Grows the share to `bytes`; false (and unchanged) when that would pass the budget.
+    fn grow_to(&mut self, bytes: u64) -> bool {
+        let more = bytes.saturating_sub(self.held);
+        if more == 0 {
+            return true;
+        }
+        let before = self.counter.fetch_add(more, Ordering::SeqCst);
+        if before + more > self.budget {
+            self.counter.fetch_sub(more, Ordering::SeqCst);
+            return false;
+        }
+        self.held = bytes;
+        true
+    }
+}
+
+impl Drop for BodyShare {
+    fn drop(&mut self) {
+        self.counter.fetch_sub(self.held, Ordering::SeqCst);
+    }
+}
 
 /// A response body with its headers, for adapters that read pagination or rate limits.
 #[derive(Debug)]
@@ -169,6 +220,7 @@ impl ForgeHttp {
             return Err(too_large());
         }
         let mut body = Vec::new();
+        let mut share = BodyShare::new();
         while let Some(chunk) = resp.chunk().await.map_err(transport)? {
             if !success {
                 let room = ERROR_BODY_BYTES.saturating_sub(body.len());
@@ -178,8 +230,17 @@ impl ForgeHttp {
                 }
                 continue;
             }
-            if (body.len() + chunk.len()) as u64 > self.max_response_bytes {
+            let len = (body.len() + chunk.len()) as u64;
+            if len > self.max_response_bytes {
                 return Err(too_large());
+            }
+            // Grow the buffer by doubling, never past the cap, and only within the budget.
+            if len > body.capacity() as u64 {
+                let capacity = len.max(2 * body.capacity() as u64).min(self.max_response_bytes);
+                if !share.grow_to(capacity) {
+                    return Err(ForgeError::MemoryBudget { url: redact(url), budget: BODIES_IN_FLIGHT_BYTES });
+                }
+                body.reserve_exact(capacity as usize - body.len());
             }
             body.extend_from_slice(&chunk);
         }
@@ -342,6 +403,24 @@ fn transport_message(e: reqwest::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_body_share_past_the_shared_budget_is_refused_and_every_share_is_given_back_on_drop() {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let mut first = BodyShare::of(&COUNTER, 100);
+        assert!(first.grow_to(60));
+        let mut second = BodyShare::of(&COUNTER, 100);
+        assert!(!second.grow_to(50), "60 + 50 passes the 100-byte budget");
+        assert_eq!(COUNTER.load(Ordering::SeqCst), 60, "a refused share holds nothing");
+        assert!(second.grow_to(40));
+        assert!(first.grow_to(60), "growing to what is held already needs nothing more");
+        assert!(!first.grow_to(61));
+        drop(first);
+        assert_eq!(COUNTER.load(Ordering::SeqCst), 40);
+        assert!(second.grow_to(100), "the dropped share's bytes are free again");
+        drop(second);
+        assert_eq!(COUNTER.load(Ordering::SeqCst), 0);
+    }
 
     #[test]
     fn next_link_finds_rel_next_among_others() {

@@ -51,6 +51,10 @@ pub enum ForgeError {
     RateLimited { url: String, reset_in: Duration },
     #[error("{url}: answer larger than the {limit}-byte cap (max_response_bytes); not read further")]
     TooLarge { url: String, limit: u64 },
+    #[error(
+        "{url}: not read: the answers of forges being read at the same moment already hold the {budget}-byte budget for all of them"
+    )]
+    MemoryBudget { url: String, budget: u64 },
     #[error("{url}: the pool's observation deadline passed before any page was read")]
     Deadline { url: String },
     #[error("{0}")]
