@@ -205,14 +205,8 @@ pub struct InstanceIdle {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rejected;
 
-/// One point of the timeline (for the plot): maxima over a time bucket.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Sample {
-    pub at_s: f64,
-    pub pending: u32,
-    pub desired: u32,
-    pub in_service: u32,
-}
+pub use super::timeline::Sample;
+use super::timeline::{State, Timeline, Window};
 
 /// What one policy's run measured.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -249,9 +243,8 @@ pub struct Sim<'t> {
     instance_idle: Option<InstanceIdle>,
     uncovered: VecDeque<Millis>,
     pub measured: Measured,
-    bucket_ms: Option<Millis>,
-    /// The state at the last timeline record (it holds until the next event).
-    held: Sample,
+    /// The timeline the plots draw, when asked for.
+    timeline: Option<Timeline>,
     last_done: Millis,
 }
 
@@ -277,8 +270,7 @@ impl<'t> Sim<'t> {
             instance_idle,
             uncovered: VecDeque::new(),
             measured: Measured { waits_s: Vec::with_capacity(jobs.len()), ..Measured::default() },
-            bucket_ms: timeline.then(|| (span / 1500).max(SECOND)),
-            held: Sample::default(),
+            timeline: timeline.then(|| Timeline::new(Window { from: 0, to: span })),
             last_done: 0,
         }
     }
@@ -608,27 +600,18 @@ impl<'t> Sim<'t> {
         }
     }
 
-    fn record_timeline(&mut self) {
-        let Some(bucket) = self.bucket_ms else { return };
-        let at_s = (self.now / bucket * bucket) as f64 / 1000.0;
-        let sample =
-            Sample { at_s, pending: self.pending.len() as u32, desired: self.desired, in_service: self.in_service() };
-        // Across buckets with no event, the state since the last one held: draw it there.
-        if let Some(&last) = self.measured.timeline.last() {
-            let next_bucket_s = last.at_s + bucket as f64 / 1000.0;
-            if at_s > next_bucket_s {
-                self.measured.timeline.push(Sample { at_s: next_bucket_s, ..self.held });
-                self.measured.timeline.push(Sample { at_s: at_s - bucket as f64 / 1000.0, ..self.held });
-            }
+    /// Keeps the timeline over `window` only, at that window's own resolution.
+    pub fn timeline_window(mut self, window: Window) -> Self {
+        if self.timeline.is_some() {
+            self.timeline = Some(Timeline::new(window));
         }
-        self.held = sample;
-        match self.measured.timeline.last_mut() {
-            Some(last) if last.at_s == at_s => {
-                last.pending = last.pending.max(sample.pending);
-                last.desired = last.desired.max(sample.desired);
-                last.in_service = last.in_service.max(sample.in_service);
-            }
-            _ => self.measured.timeline.push(sample),
+        self
+    }
+
+    fn record_timeline(&mut self) {
+        let state = State { pending: self.pending.len() as u32, desired: self.desired, in_service: self.in_service() };
+        if let Some(timeline) = &mut self.timeline {
+            timeline.change(self.now, state);
         }
     }
 
@@ -762,6 +745,9 @@ impl<'t> Sim<'t> {
             self.record_timeline();
         }
         progress.fetch_add(self.next_arrival as u64 - reported, Ordering::Relaxed);
+        if let Some(timeline) = self.timeline.take() {
+            self.measured.timeline = timeline.finish(self.now);
+        }
         // Instances still up at the end (a static fleet, a warm pool) are billed to the end
         // of the trace's work.
         let end = self.last_done;

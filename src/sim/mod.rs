@@ -6,7 +6,8 @@
 //! - [`engine`]: the world (queue, group, instances, billing) and the event loop.
 //! - [`policies`]: forge-scaler and the baselines.
 //! - [`synth`]: synthetic traces from a rate profile.
-//! - [`plot`]: the SVG timeline.
+//! - [`timeline`]: per time bucket, means and maxima of the queue and the group, over a window.
+//! - [`plot`]: the SVG timeline and the cost-against-wait chart.
 //!
 //! [`run`] replays one trace under every policy (one thread each) and reports.
 
@@ -14,6 +15,7 @@ pub mod engine;
 pub mod plot;
 pub mod policies;
 pub mod synth;
+pub mod timeline;
 pub mod trace;
 
 use crate::adaptive::AdaptiveSettings;
@@ -53,6 +55,8 @@ pub struct Options {
     pub only: Vec<String>,
     /// Keep a timeline for the plot.
     pub timeline: bool,
+    /// The part of the run the timeline covers (default: all of it).
+    pub window: Option<timeline::Window>,
 }
 
 impl Default for Options {
@@ -67,6 +71,7 @@ impl Default for Options {
             spare_max: None,
             only: Vec::new(),
             timeline: false,
+            window: None,
         }
     }
 }
@@ -211,8 +216,11 @@ pub fn run(trace: &Trace, options: &Options, progress: &AtomicU64) -> Result<Rep
             .map(|&name| {
                 scope.spawn(move || {
                     let mut policy = make_policy(name, trace, options).expect("names come from POLICY_NAMES");
-                    let sim =
+                    let mut sim =
                         engine::Sim::new(options.world.clone(), &trace.jobs, policy.instance_idle(), options.timeline);
+                    if let Some(window) = options.window {
+                        sim = sim.timeline_window(window);
+                    }
                     summarize(name, sim.run(policy.as_mut(), progress))
                 })
             })
@@ -227,6 +235,49 @@ pub fn run(trace: &Trace, options: &Options, progress: &AtomicU64) -> Result<Rep
         bounds: bounds(trace, &options.world),
         policies,
     })
+}
+
+/// forge-scaler's fixed idle timeouts the cost-against-wait chart sweeps.
+pub const SWEEP_IDLE_TIMEOUTS_S: [u64; 9] = [0, 30, 60, 120, 300, 600, 1200, 1800, 3600];
+
+/// forge-scaler (fixed idle timeout) once per timeout of `timeouts`, each labelled with its
+/// timeout (`"5m"`), one thread each; the other options as given.
+pub fn idle_timeout_sweep(trace: &Trace, options: &Options, timeouts: &[Duration]) -> Vec<(String, PolicyReport)> {
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = timeouts
+            .iter()
+            .map(|&timeout| {
+                scope.spawn(move || {
+                    let options = Options {
+                        idle_timeout: timeout,
+                        only: vec!["forge-scaler".into()],
+                        timeline: false,
+                        ..options.clone()
+                    };
+                    let report = run(trace, &options, &AtomicU64::new(0)).expect("forge-scaler is a known policy");
+                    let label = humantime::format_duration(timeout).to_string();
+                    (label, report.policies.into_iter().next().expect("one policy was run"))
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("a sweep thread panicked")).collect()
+    })
+}
+
+/// Indices of the points (p95 wait, idle hours) that no other point beats on both (lower or
+/// equal on both, lower on one), by increasing wait: the frontier of the trade-off.
+pub fn frontier(points: &[(f64, f64)]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..points.len()).collect();
+    order.sort_by(|&a, &b| points[a].0.total_cmp(&points[b].0).then(points[a].1.total_cmp(&points[b].1)));
+    let mut best = Vec::new();
+    let mut lowest = f64::INFINITY;
+    for i in order {
+        if points[i].1 < lowest {
+            lowest = points[i].1;
+            best.push(i);
+        }
+    }
+    best
 }
 
 /// The report as a table (the CLI's default output).
@@ -284,6 +335,62 @@ mod tests {
         let trace = Trace::parse(BUNDLED_TRACE_NAME, BUNDLED_TRACE).unwrap();
         let report = run(&trace, &options, &AtomicU64::new(0)).unwrap();
         report.policies.into_iter().next().unwrap()
+    }
+
+    #[test]
+    fn the_frontier_keeps_the_points_nothing_beats_on_both_wait_and_idle_hours() {
+        // (wait, idle): b beats a on both; c is faster than b but costs more; d is beaten by b.
+        let points = [(60.0, 10.0), (50.0, 5.0), (10.0, 20.0), (70.0, 6.0), (50.0, 5.0)];
+        assert_eq!(frontier(&points), vec![2, 1]);
+        assert_eq!(frontier(&[]), Vec::<usize>::new());
+    }
+
+    #[test]
+    fn a_longer_idle_timeout_costs_more_idle_hours_and_never_more_wait_in_the_sweep() {
+        let trace = Trace::parse(BUNDLED_TRACE_NAME, BUNDLED_TRACE).unwrap();
+        let timeouts = [Duration::from_secs(0), Duration::from_secs(600), Duration::from_secs(3600)];
+        let sweep = idle_timeout_sweep(&trace, &Options::default(), &timeouts);
+        let labels: Vec<&str> = sweep.iter().map(|(l, _)| l.as_str()).collect();
+        assert_eq!(labels, ["0s", "10m", "1h"]);
+        for pair in sweep.windows(2) {
+            assert!(pair[1].1.idle_instance_hours > pair[0].1.idle_instance_hours, "{pair:?}");
+            assert!(pair[1].1.wait_p95_s <= pair[0].1.wait_p95_s, "{pair:?}");
+        }
+        // The 10-minute point is the default forge-scaler run.
+        let plain = bundled(Options { only: vec!["forge-scaler".into()], ..Options::default() });
+        assert_eq!(sweep[1].1, plain);
+    }
+
+    #[test]
+    fn a_window_zooms_the_timeline_and_its_means_match_the_run() {
+        let trace = Trace::parse(BUNDLED_TRACE_NAME, BUNDLED_TRACE).unwrap();
+        let day = 86_400_000;
+        let window = timeline::Window { from: 30 * day, to: 37 * day };
+        let options =
+            Options { only: vec!["forge-scaler".into()], timeline: true, window: Some(window), ..Options::default() };
+        let report = run(&trace, &options, &AtomicU64::new(0)).unwrap();
+        let t = &report.policies[0].timeline;
+        assert_eq!(t.len() as u64, timeline::BUCKETS);
+        assert_eq!(t[0].at_s, 30.0 * 86_400.0);
+        assert!(t.iter().all(|s| s.mean_in_service as f64 <= s.in_service as f64 + 1e-6));
+        // Instance-hours within the window, from the means, are at most the run's whole.
+        let bucket_h = (t[1].at_s - t[0].at_s) / 3600.0;
+        let in_window: f64 = t.iter().map(|s| s.mean_in_service as f64 * bucket_h).sum();
+        assert!(in_window > 0.0 && in_window <= report.policies[0].instance_hours, "{in_window}");
+    }
+
+    #[test]
+    fn both_charts_render_as_svg_with_every_policy_named() {
+        let trace = Trace::parse(BUNDLED_TRACE_NAME, BUNDLED_TRACE).unwrap();
+        let options =
+            Options { only: vec!["buildkite".into(), "forge-scaler".into()], timeline: true, ..Options::default() };
+        let report = run(&trace, &options, &AtomicU64::new(0)).unwrap();
+        let timeline = plot::render(&report).unwrap();
+        assert!(timeline.starts_with("<svg") && timeline.contains("buildkite") && timeline.contains("in-service"));
+        let sweep =
+            idle_timeout_sweep(&trace, &Options::default(), &[Duration::from_secs(60), Duration::from_secs(600)]);
+        let chart = plot::render_cost_wait(&report, &sweep).unwrap();
+        assert!(chart.starts_with("<svg") && chart.contains("buildkite") && chart.contains("10m"));
     }
 
     #[test]

@@ -23,7 +23,9 @@ pub enum BillingArg {
 #[command(after_help = "Examples:
   forge-scaler simulate
   forge-scaler simulate --trace year.csv --boot 90 --idle-timeout 5m --policy forge-scaler --policy buildkite
-  forge-scaler simulate --trace year.csv --json --svg timeline.svg")]
+  forge-scaler simulate --trace year.csv --json --svg timeline.svg
+  forge-scaler simulate --trace march.csv --svg week.svg --window 7d@2024-03-04 --trace-start 2024-03-01
+  forge-scaler simulate --trace march.csv --cost-wait-svg frontier.svg")]
 pub struct SimulateArgs {
     /// CSV trace `arrival_s,duration_s[,labels][,project]` (default: the bundled
     /// travis-jackson-databind trace).
@@ -80,6 +82,17 @@ pub struct SimulateArgs {
     /// Also write an SVG timeline (pending jobs, desired and in-service instances).
     #[arg(long, value_name = "FILE")]
     pub svg: Option<PathBuf>,
+    /// The timeline shows only this window, at its own resolution: LENGTH@START, START a
+    /// duration after the trace's first job (7d@30d) or a date (7d@2024-03-04, with --trace-start).
+    #[arg(long, value_name = "LENGTH@START", requires = "svg")]
+    pub window: Option<String>,
+    /// The UTC date (or RFC 3339 time) of the trace's first job, for dates in --window.
+    #[arg(long, value_name = "DATE")]
+    pub trace_start: Option<String>,
+    /// Also write an SVG chart of idle instance-hours against p95 wait: every policy, and
+    /// forge-scaler swept over idle timeouts 0s..1h, with the frontier.
+    #[arg(long, value_name = "FILE")]
+    pub cost_wait_svg: Option<PathBuf>,
 }
 
 pub async fn simulate(args: SimulateArgs) -> u8 {
@@ -136,6 +149,15 @@ fn run(args: SimulateArgs) -> anyhow::Result<()> {
         bail!("--spare-ratio must be a non-negative number, got {}", args.spare_ratio);
     }
     options.adaptive.floor = args.adaptive_floor;
+    let trace_start = match &args.trace_start {
+        None => None,
+        Some(text) => Some(sim::timeline::parse_utc(text).with_context(|| {
+            format!("--trace-start {text:?}: expected a date such as 2024-03-01 or an RFC 3339 time")
+        })?),
+    };
+    if let Some(text) = &args.window {
+        options.window = Some(sim::timeline::Window::parse(text, trace_start)?);
+    }
 
     let policies = if options.only.is_empty() { sim::POLICY_NAMES.len() } else { options.only.len() };
     let total = (trace.jobs.len() * policies) as u64;
@@ -168,6 +190,12 @@ fn run(args: SimulateArgs) -> anyhow::Result<()> {
 
     if let Some(path) = &args.svg {
         let svg = sim::plot::render(&report)?;
+        std::fs::write(path, svg).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if let Some(path) = &args.cost_wait_svg {
+        let timeouts: Vec<Duration> = sim::SWEEP_IDLE_TIMEOUTS_S.iter().map(|&s| Duration::from_secs(s)).collect();
+        let sweep = sim::idle_timeout_sweep(&trace, &options, &timeouts);
+        let svg = sim::plot::render_cost_wait(&report, &sweep)?;
         std::fs::write(path, svg).with_context(|| format!("cannot write {}", path.display()))?;
     }
     if args.json {
