@@ -392,7 +392,9 @@ impl Autoscaler for Woodpecker {
 
 /// drone-autoscaler: plans every 5 minutes; capacity counts every server not stopped
 /// (booting ones too); scales down newest first, only servers idle and older than
-/// DRONE_POOL_MIN_AGE (55 min); a collector destroys marked servers every 10 s.
+/// DRONE_POOL_MIN_AGE (55 min), as many as keep POOL_MIN (the group's MinSize) and none
+/// while fewer running servers than that would remain ([`drone_removals`]); a collector
+/// destroys marked servers every 10 s.
 pub struct Drone {
     pub interval: Millis,
     pub min_age: Millis,
@@ -433,7 +435,9 @@ impl Autoscaler for Drone {
             if add > 0 {
                 let _ = sim.set_desired(sim.desired() + add as u32);
             }
-        } else if diff < 0 && count + diff >= sim.min_size() as i64 {
+        } else if diff < 0 {
+            let running_servers = servers.iter().filter(|s| s.3 == InstanceState::Ready).count() as i64;
+            let removals = drone_removals(count, -diff, sim.min_size() as i64, running_servers);
             let marked: Vec<usize> = servers
                 .iter()
                 .rev()
@@ -441,7 +445,7 @@ impl Autoscaler for Drone {
                     busy == 0 && state == InstanceState::Ready && now - launched >= self.min_age
                 })
                 .map(|&(id, ..)| id)
-                .take((-diff) as usize)
+                .take(removals)
                 .collect();
             let collect_at = (now / self.collector + 1) * self.collector;
             for id in marked {
@@ -449,6 +453,19 @@ impl Autoscaler for Drone {
             }
         }
         Some((now / self.interval + 1) * self.interval)
+    }
+}
+
+/// How many servers drone-autoscaler's planner marks when it has `surplus` servers too many:
+/// `serverFloor` lowers the count so that `count - removals >= min` (`count`: every server not
+/// stopped, booting ones too), then `mark` removes none at all when fewer than `min` running
+/// servers would remain. The idle and min-age filters come after, in the caller.
+fn drone_removals(count: i64, surplus: i64, min: i64, running_servers: i64) -> usize {
+    let removals = surplus.min(count - min).max(0);
+    if running_servers - removals < min {
+        0
+    } else {
+        removals as usize
     }
 }
 
@@ -602,6 +619,66 @@ mod tests {
         ];
         let measured = replay(&mut Woodpecker::default(), &jobs);
         assert_eq!(measured.instance_ms, (720 + 2_160) as u128 * SECOND as u128);
+    }
+
+    /// Runs `jobs` under `policy` in `world` with no boot jitter.
+    fn replay_in(world: World, policy: &mut dyn Autoscaler, jobs: &[TraceJob]) -> crate::sim::engine::Measured {
+        let world = World { boot_jitter: 0.0, ..world };
+        Sim::new(world, jobs, policy.instance_idle(), false).run(policy, &AtomicU64::new(0))
+    }
+
+    /// drone's `serverFloor` lowers the removal count to what keeps `POOL_MIN` servers; it
+    /// does not skip the scale-down. MinSize 1, boot 60 s, plans every 300 s, min age 3,300 s:
+    /// - 0 s: three 10 s jobs pending, no server: three created (ready 60 s, jobs 60..70 s).
+    /// - every plan from 300 s: free 3, diff -3, removals min(3, 3 - 1) = 2, and with three
+    ///   running, 3 - 2 >= 1, so `mark` goes on; only servers 3,300 s old qualify. At 3,300 s
+    ///   all three are: the two newest are marked, the collector destroys them at 3,310 s.
+    /// - later plans: diff -1, removals min(1, 1 - 1) = 0. The 10 s job at 4,000 s runs on the
+    ///   survivor at once (4,000..4,010 s); the survivor is billed to the last job's end.
+    ///
+    /// Total: 2 x 3,310 + 4,010 = 10,630 s. (Skipping the scale-down when 3 - 3 < 1, as the
+    /// old model did, kept all three to 4,010 s: 12,030 s.)
+    #[test]
+    fn a_drone_pool_above_its_minimum_removes_down_to_it_rather_than_skipping_the_scale_down() {
+        let jobs = [
+            TraceJob { arrival_ms: 0, duration_ms: 10 * SECOND },
+            TraceJob { arrival_ms: 0, duration_ms: 10 * SECOND },
+            TraceJob { arrival_ms: 0, duration_ms: 10 * SECOND },
+            TraceJob { arrival_ms: 4_000 * SECOND, duration_ms: 10 * SECOND },
+        ];
+        let world = World { min_instances: 1, ..World::default() };
+        let measured = replay_in(world, &mut Drone::default(), &jobs);
+        assert_eq!(measured.launches, 3);
+        assert_eq!(measured.disrupted_jobs, 0);
+        assert_eq!(measured.instance_ms, (2 * 3_310 + 4_010) as u128 * SECOND as u128);
+        assert_eq!(measured.waits_s, vec![60.0, 60.0, 60.0, 0.0]);
+    }
+
+    /// drone's `mark` aborts when fewer than `POOL_MIN` running servers would remain; servers
+    /// still being created count in the surplus but not as running. Boot 360 s (longer than
+    /// the 300 s plan interval), MinSize 0, min age 3,300 s:
+    /// - 0 s: job A (3,000 s) pending: server S1 created; ready 360 s, runs A 360..3,360 s.
+    ///   Plans up to 3,300 s see no surplus (A pending, then running).
+    /// - 3,550 s: job B (100 s) runs on S1; 3,560 s: job C (10 s) waits. 3,600 s plan: one
+    ///   pending, no free slot: S2 created (ready 3,960 s). 3,650 s: C runs on S1 to 3,660 s.
+    /// - 3,900 s plan: free 2, diff -2, removals 2, but only S1 runs: 1 - 2 < 0, abort (the old
+    ///   model removed S1 here, at 3,910 s).
+    /// - 4,200 s plan: both run, 2 - 2 >= 0: S1 (4,200 s old) is marked, destroyed at 4,210 s;
+    ///   S2 (600 s old) is too young. 6,900 s plan: S2 is 3,300 s old: destroyed at 6,910 s.
+    ///
+    /// Total: 4,210 + 3,310 = 7,520 s (old model: 3,910 + 3,310 = 7,220 s).
+    #[test]
+    fn drone_removes_nothing_while_servers_still_booting_leave_fewer_running_than_it_would_remove() {
+        let jobs = [
+            TraceJob { arrival_ms: 0, duration_ms: 3_000 * SECOND },
+            TraceJob { arrival_ms: 3_550 * SECOND, duration_ms: 100 * SECOND },
+            TraceJob { arrival_ms: 3_560 * SECOND, duration_ms: 10 * SECOND },
+        ];
+        let world = World { boot: Duration::from_secs(360), ..World::default() };
+        let measured = replay_in(world, &mut Drone::default(), &jobs);
+        assert_eq!(measured.launches, 2);
+        assert_eq!(measured.disrupted_jobs, 0);
+        assert_eq!(measured.instance_ms, (4_210 + 3_310) as u128 * SECOND as u128);
     }
 
     fn ticks(schedule: Invocations, upto: Millis) -> Vec<Millis> {
