@@ -12,7 +12,7 @@ use crate::policy::{Formula, Policy};
 use crate::runloop::next_tick_at;
 use crate::step::{self, IdleRule, PoolInput};
 use chrono::{DateTime, TimeZone, Utc};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 const MINUTE: Millis = 60 * SECOND;
@@ -472,14 +472,21 @@ fn drone_removals(count: i64, surplus: i64, min: i64, running_servers: i64) -> u
 /// GitLab docker-autoscaler (taskscaler + fleeting AWS plugin): the runner polls for jobs
 /// every 3 s (check_interval) and asks for capacity at once; wanted instances =
 /// ceil((in use + pending + idle_count) / capacity_per_instance); every minute it removes
-/// instances idle longer than idle_time (20 min in GitLab's AWS example).
+/// instances idle longer than idle_time (20 min in GitLab's AWS example). In preemptive mode
+/// (the default when idle_count > 0) the runner takes a job from GitLab only when idle
+/// capacity is up, so GitLab's queue is not demand: wanted = ceil((in use + idle_count) /
+/// capacity_per_instance), re-evaluated at the runner's first check after each instance is up.
 pub struct Gitlab {
     pub idle_count: u32,
     pub idle_time: Millis,
     pub update_interval: Millis,
     pub check_interval: Millis,
+    /// `preemptive_mode`: unset in GitLab's config, it is `idle_count > 0`.
+    pub preemptive: bool,
     next_update: Millis,
     trigger_at: Option<Millis>,
+    /// Looks asked for at the runner's check after an instance comes up (preemptive mode).
+    ready_looks: BTreeSet<Millis>,
 }
 
 impl Gitlab {
@@ -489,8 +496,10 @@ impl Gitlab {
             idle_time: 20 * MINUTE,
             update_interval: MINUTE,
             check_interval: 3 * SECOND,
+            preemptive: idle_count > 0,
             next_update: 0,
             trigger_at: None,
+            ready_looks: BTreeSet::new(),
         }
     }
 }
@@ -518,8 +527,10 @@ impl Autoscaler for Gitlab {
         if self.trigger_at.is_some_and(|t| t <= now) {
             self.trigger_at = None;
         }
+        self.ready_looks.retain(|&t| t > now);
         let slots = sim.slots();
-        let wanted = ((sim.running() + sim.pending() + self.idle_count).div_ceil(slots)).min(sim.max_size());
+        let queued = if self.preemptive { 0 } else { sim.pending() };
+        let wanted = ((sim.running() + queued + self.idle_count).div_ceil(slots)).min(sim.max_size());
         let current = sim.alive().filter(|(_, i)| i.state != InstanceState::Draining).count() as u32;
         if wanted > current {
             let _ = sim.set_desired(sim.desired() + (wanted - current));
@@ -532,6 +543,21 @@ impl Autoscaler for Gitlab {
             idle.sort_unstable();
             for (_, id) in idle.into_iter().take((current - wanted) as usize) {
                 let _ = sim.terminate_decrement(id);
+            }
+        }
+        if self.preemptive {
+            // A job takes the new idle capacity at the runner's next check: in use grows.
+            let check = self.check_interval;
+            let up: Vec<Millis> = sim
+                .alive()
+                .filter(|(_, i)| i.state == InstanceState::Booting)
+                .map(|(_, i)| i.ready_at.div_ceil(check) * check)
+                .filter(|&at| at > now)
+                .collect();
+            for at in up {
+                if self.ready_looks.insert(at) {
+                    sim.request_tick(at);
+                }
             }
         }
         if now >= self.next_update {
@@ -679,6 +705,37 @@ mod tests {
         assert_eq!(measured.launches, 2);
         assert_eq!(measured.disrupted_jobs, 0);
         assert_eq!(measured.instance_ms, (4_210 + 3_310) as u128 * SECOND as u128);
+    }
+
+    /// With `idle_count` > 0 GitLab's runner is in preemptive mode (its default then): it asks
+    /// GitLab for a job only when idle capacity is there, so jobs beyond it stay in GitLab's
+    /// queue where taskscaler cannot see them; it keeps `idle_count` slots free beyond the
+    /// ones in use. idle_count 2, five 600 s jobs at 0 s, boot 60 s, one slot:
+    /// - 0 s: nothing in use: 2 instances (ready 60 s).
+    /// - 60 s: jobs 1, 2 start on them; the runner's next check (60 s) acquires them: in use 2,
+    ///   wanted 4: 2 more (ready 120 s). 120 s: jobs 3, 4 start, in use 4: 2 more (ready 180 s).
+    /// - 180 s: job 5 starts, in use 5: wanted 7, 6 up: 1 more (ready 240 s).
+    ///
+    /// Waits 60, 60, 120, 120, 180 s, 7 launches. (Counting GitLab's queue as taskscaler
+    /// demand, as the old model did, launched 7 at 0 s: every job waited 60 s.)
+    #[test]
+    fn gitlab_with_an_idle_count_sees_only_the_jobs_its_idle_capacity_lets_it_take() {
+        let jobs = [TraceJob { arrival_ms: 0, duration_ms: 600 * SECOND }; 5];
+        let measured = replay(&mut Gitlab::new(2), &jobs);
+        assert_eq!(measured.launches, 7);
+        assert_eq!(measured.waits_s, vec![60.0, 60.0, 120.0, 120.0, 180.0]);
+        assert_eq!(measured.disrupted_jobs, 0);
+    }
+
+    /// With `idle_count` 0 (not preemptive) the runner takes every job GitLab offers and waits
+    /// for capacity, so the whole queue is demand: five jobs queued at 0 s launch five
+    /// instances at the 0 s look, all ready at 60 s.
+    #[test]
+    fn gitlab_without_an_idle_count_asks_capacity_for_every_queued_job_at_once() {
+        let jobs = [TraceJob { arrival_ms: 0, duration_ms: 600 * SECOND }; 5];
+        let measured = replay(&mut Gitlab::new(0), &jobs);
+        assert_eq!(measured.launches, 5);
+        assert_eq!(measured.waits_s, vec![60.0; 5]);
     }
 
     fn ticks(schedule: Invocations, upto: Millis) -> Vec<Millis> {
