@@ -12,7 +12,7 @@ use crate::policy::{Formula, Policy};
 use crate::runloop::next_tick_at;
 use crate::step::{self, IdleRule, PoolInput};
 use chrono::{DateTime, TimeZone, Utc};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 const MINUTE: Millis = 60 * SECOND;
@@ -392,7 +392,9 @@ impl Autoscaler for Woodpecker {
 
 /// drone-autoscaler: plans every 5 minutes; capacity counts every server not stopped
 /// (booting ones too); scales down newest first, only servers idle and older than
-/// DRONE_POOL_MIN_AGE (55 min); a collector destroys marked servers every 10 s.
+/// DRONE_POOL_MIN_AGE (55 min), as many as keep POOL_MIN (the group's MinSize) and none
+/// while fewer running servers than that would remain ([`drone_removals`]); a collector
+/// destroys marked servers every 10 s.
 pub struct Drone {
     pub interval: Millis,
     pub min_age: Millis,
@@ -433,7 +435,9 @@ impl Autoscaler for Drone {
             if add > 0 {
                 let _ = sim.set_desired(sim.desired() + add as u32);
             }
-        } else if diff < 0 && count + diff >= sim.min_size() as i64 {
+        } else if diff < 0 {
+            let running_servers = servers.iter().filter(|s| s.3 == InstanceState::Ready).count() as i64;
+            let removals = drone_removals(count, -diff, sim.min_size() as i64, running_servers);
             let marked: Vec<usize> = servers
                 .iter()
                 .rev()
@@ -441,7 +445,7 @@ impl Autoscaler for Drone {
                     busy == 0 && state == InstanceState::Ready && now - launched >= self.min_age
                 })
                 .map(|&(id, ..)| id)
-                .take((-diff) as usize)
+                .take(removals)
                 .collect();
             let collect_at = (now / self.collector + 1) * self.collector;
             for id in marked {
@@ -452,17 +456,37 @@ impl Autoscaler for Drone {
     }
 }
 
+/// How many servers drone-autoscaler's planner marks when it has `surplus` servers too many:
+/// `serverFloor` lowers the count so that `count - removals >= min` (`count`: every server not
+/// stopped, booting ones too), then `mark` removes none at all when fewer than `min` running
+/// servers would remain. The idle and min-age filters come after, in the caller.
+fn drone_removals(count: i64, surplus: i64, min: i64, running_servers: i64) -> usize {
+    let removals = surplus.min(count - min).max(0);
+    if running_servers - removals < min {
+        0
+    } else {
+        removals as usize
+    }
+}
+
 /// GitLab docker-autoscaler (taskscaler + fleeting AWS plugin): the runner polls for jobs
 /// every 3 s (check_interval) and asks for capacity at once; wanted instances =
 /// ceil((in use + pending + idle_count) / capacity_per_instance); every minute it removes
-/// instances idle longer than idle_time (20 min in GitLab's AWS example).
+/// instances idle longer than idle_time (20 min in GitLab's AWS example). In preemptive mode
+/// (the default when idle_count > 0) the runner takes a job from GitLab only when idle
+/// capacity is up, so GitLab's queue is not demand: wanted = ceil((in use + idle_count) /
+/// capacity_per_instance), re-evaluated at the runner's first check after each instance is up.
 pub struct Gitlab {
     pub idle_count: u32,
     pub idle_time: Millis,
     pub update_interval: Millis,
     pub check_interval: Millis,
+    /// `preemptive_mode`: unset in GitLab's config, it is `idle_count > 0`.
+    pub preemptive: bool,
     next_update: Millis,
     trigger_at: Option<Millis>,
+    /// Looks asked for at the runner's check after an instance comes up (preemptive mode).
+    ready_looks: BTreeSet<Millis>,
 }
 
 impl Gitlab {
@@ -472,8 +496,10 @@ impl Gitlab {
             idle_time: 20 * MINUTE,
             update_interval: MINUTE,
             check_interval: 3 * SECOND,
+            preemptive: idle_count > 0,
             next_update: 0,
             trigger_at: None,
+            ready_looks: BTreeSet::new(),
         }
     }
 }
@@ -501,8 +527,10 @@ impl Autoscaler for Gitlab {
         if self.trigger_at.is_some_and(|t| t <= now) {
             self.trigger_at = None;
         }
+        self.ready_looks.retain(|&t| t > now);
         let slots = sim.slots();
-        let wanted = ((sim.running() + sim.pending() + self.idle_count).div_ceil(slots)).min(sim.max_size());
+        let queued = if self.preemptive { 0 } else { sim.pending() };
+        let wanted = ((sim.running() + queued + self.idle_count).div_ceil(slots)).min(sim.max_size());
         let current = sim.alive().filter(|(_, i)| i.state != InstanceState::Draining).count() as u32;
         if wanted > current {
             let _ = sim.set_desired(sim.desired() + (wanted - current));
@@ -515,6 +543,21 @@ impl Autoscaler for Gitlab {
             idle.sort_unstable();
             for (_, id) in idle.into_iter().take((current - wanted) as usize) {
                 let _ = sim.terminate_decrement(id);
+            }
+        }
+        if self.preemptive {
+            // A job takes the new idle capacity at the runner's next check: in use grows.
+            let check = self.check_interval;
+            let up: Vec<Millis> = sim
+                .alive()
+                .filter(|(_, i)| i.state == InstanceState::Booting)
+                .map(|(_, i)| i.ready_at.div_ceil(check) * check)
+                .filter(|&at| at > now)
+                .collect();
+            for at in up {
+                if self.ready_looks.insert(at) {
+                    sim.request_tick(at);
+                }
             }
         }
         if now >= self.next_update {
@@ -602,6 +645,97 @@ mod tests {
         ];
         let measured = replay(&mut Woodpecker::default(), &jobs);
         assert_eq!(measured.instance_ms, (720 + 2_160) as u128 * SECOND as u128);
+    }
+
+    /// Runs `jobs` under `policy` in `world` with no boot jitter.
+    fn replay_in(world: World, policy: &mut dyn Autoscaler, jobs: &[TraceJob]) -> crate::sim::engine::Measured {
+        let world = World { boot_jitter: 0.0, ..world };
+        Sim::new(world, jobs, policy.instance_idle(), false).run(policy, &AtomicU64::new(0))
+    }
+
+    /// drone's `serverFloor` lowers the removal count to what keeps `POOL_MIN` servers; it
+    /// does not skip the scale-down. MinSize 1, boot 60 s, plans every 300 s, min age 3,300 s:
+    /// - 0 s: three 10 s jobs pending, no server: three created (ready 60 s, jobs 60..70 s).
+    /// - every plan from 300 s: free 3, diff -3, removals min(3, 3 - 1) = 2, and with three
+    ///   running, 3 - 2 >= 1, so `mark` goes on; only servers 3,300 s old qualify. At 3,300 s
+    ///   all three are: the two newest are marked, the collector destroys them at 3,310 s.
+    /// - later plans: diff -1, removals min(1, 1 - 1) = 0. The 10 s job at 4,000 s runs on the
+    ///   survivor at once (4,000..4,010 s); the survivor is billed to the last job's end.
+    ///
+    /// Total: 2 x 3,310 + 4,010 = 10,630 s. (Skipping the scale-down when 3 - 3 < 1, as the
+    /// old model did, kept all three to 4,010 s: 12,030 s.)
+    #[test]
+    fn a_drone_pool_above_its_minimum_removes_down_to_it_rather_than_skipping_the_scale_down() {
+        let jobs = [
+            TraceJob { arrival_ms: 0, duration_ms: 10 * SECOND },
+            TraceJob { arrival_ms: 0, duration_ms: 10 * SECOND },
+            TraceJob { arrival_ms: 0, duration_ms: 10 * SECOND },
+            TraceJob { arrival_ms: 4_000 * SECOND, duration_ms: 10 * SECOND },
+        ];
+        let world = World { min_instances: 1, ..World::default() };
+        let measured = replay_in(world, &mut Drone::default(), &jobs);
+        assert_eq!(measured.launches, 3);
+        assert_eq!(measured.disrupted_jobs, 0);
+        assert_eq!(measured.instance_ms, (2 * 3_310 + 4_010) as u128 * SECOND as u128);
+        assert_eq!(measured.waits_s, vec![60.0, 60.0, 60.0, 0.0]);
+    }
+
+    /// drone's `mark` aborts when fewer than `POOL_MIN` running servers would remain; servers
+    /// still being created count in the surplus but not as running. Boot 360 s (longer than
+    /// the 300 s plan interval), MinSize 0, min age 3,300 s:
+    /// - 0 s: job A (3,000 s) pending: server S1 created; ready 360 s, runs A 360..3,360 s.
+    ///   Plans up to 3,300 s see no surplus (A pending, then running).
+    /// - 3,550 s: job B (100 s) runs on S1; 3,560 s: job C (10 s) waits. 3,600 s plan: one
+    ///   pending, no free slot: S2 created (ready 3,960 s). 3,650 s: C runs on S1 to 3,660 s.
+    /// - 3,900 s plan: free 2, diff -2, removals 2, but only S1 runs: 1 - 2 < 0, abort (the old
+    ///   model removed S1 here, at 3,910 s).
+    /// - 4,200 s plan: both run, 2 - 2 >= 0: S1 (4,200 s old) is marked, destroyed at 4,210 s;
+    ///   S2 (600 s old) is too young. 6,900 s plan: S2 is 3,300 s old: destroyed at 6,910 s.
+    ///
+    /// Total: 4,210 + 3,310 = 7,520 s (old model: 3,910 + 3,310 = 7,220 s).
+    #[test]
+    fn drone_removes_nothing_while_servers_still_booting_leave_fewer_running_than_it_would_remove() {
+        let jobs = [
+            TraceJob { arrival_ms: 0, duration_ms: 3_000 * SECOND },
+            TraceJob { arrival_ms: 3_550 * SECOND, duration_ms: 100 * SECOND },
+            TraceJob { arrival_ms: 3_560 * SECOND, duration_ms: 10 * SECOND },
+        ];
+        let world = World { boot: Duration::from_secs(360), ..World::default() };
+        let measured = replay_in(world, &mut Drone::default(), &jobs);
+        assert_eq!(measured.launches, 2);
+        assert_eq!(measured.disrupted_jobs, 0);
+        assert_eq!(measured.instance_ms, (4_210 + 3_310) as u128 * SECOND as u128);
+    }
+
+    /// With `idle_count` > 0 GitLab's runner is in preemptive mode (its default then): it asks
+    /// GitLab for a job only when idle capacity is there, so jobs beyond it stay in GitLab's
+    /// queue where taskscaler cannot see them; it keeps `idle_count` slots free beyond the
+    /// ones in use. idle_count 2, five 600 s jobs at 0 s, boot 60 s, one slot:
+    /// - 0 s: nothing in use: 2 instances (ready 60 s).
+    /// - 60 s: jobs 1, 2 start on them; the runner's next check (60 s) acquires them: in use 2,
+    ///   wanted 4: 2 more (ready 120 s). 120 s: jobs 3, 4 start, in use 4: 2 more (ready 180 s).
+    /// - 180 s: job 5 starts, in use 5: wanted 7, 6 up: 1 more (ready 240 s).
+    ///
+    /// Waits 60, 60, 120, 120, 180 s, 7 launches. (Counting GitLab's queue as taskscaler
+    /// demand, as the old model did, launched 7 at 0 s: every job waited 60 s.)
+    #[test]
+    fn gitlab_with_an_idle_count_sees_only_the_jobs_its_idle_capacity_lets_it_take() {
+        let jobs = [TraceJob { arrival_ms: 0, duration_ms: 600 * SECOND }; 5];
+        let measured = replay(&mut Gitlab::new(2), &jobs);
+        assert_eq!(measured.launches, 7);
+        assert_eq!(measured.waits_s, vec![60.0, 60.0, 120.0, 120.0, 180.0]);
+        assert_eq!(measured.disrupted_jobs, 0);
+    }
+
+    /// With `idle_count` 0 (not preemptive) the runner takes every job GitLab offers and waits
+    /// for capacity, so the whole queue is demand: five jobs queued at 0 s launch five
+    /// instances at the 0 s look, all ready at 60 s.
+    #[test]
+    fn gitlab_without_an_idle_count_asks_capacity_for_every_queued_job_at_once() {
+        let jobs = [TraceJob { arrival_ms: 0, duration_ms: 600 * SECOND }; 5];
+        let measured = replay(&mut Gitlab::new(0), &jobs);
+        assert_eq!(measured.launches, 5);
+        assert_eq!(measured.waits_s, vec![60.0; 5]);
     }
 
     fn ticks(schedule: Invocations, upto: Millis) -> Vec<Millis> {
