@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Lambda packaging checks for CI: the static musl watchdogs (scripts/build-watchdog.sh, each
-# checked by `file` to be statically linked), the release `cargo lambda build` of the deploy
-# artifact, cfn-lint (pinned 1.51.0) on both templates and `sam validate --lint` on template.yaml. Installs cargo-lambda
-# (which brings zig), cfn-lint 1.51.0 and the SAM CLI into venvs when they are not on PATH.
+# checked by `file` to be statically linked), `sam build` of the deploy artefact (SAM's
+# rust-cargolambda build method runs cargo lambda build --release; checked by `file`),
+# cfn-lint (pinned 1.51.0) on both templates and `sam validate --lint` on template.yaml.
+# Installs cargo-lambda (which brings zig), cfn-lint 1.51.0 and the SAM CLI into venvs when
+# they are not on PATH.
 #
 #   scripts/ci-lambda.sh            # build for arm64 when the aarch64 target is available, else x86_64
 #   LAMBDA_ARCH=x86_64 scripts/ci-lambda.sh
@@ -45,14 +47,22 @@ if [ -z "$arch" ]; then
     arch=x86_64
   fi
 fi
-flag="--x86-64"; [ "$arch" = arm64 ] && flag="--arm64"
-echo "== cargo lambda build --release $flag (architecture: $arch)"
+echo "== sam build (BuildMethod rust-cargolambda: cargo lambda build --release for $arch)"
 start=$(date +%s)
-cargo lambda build --release "$flag" --bin forge-scaler --output-format zip
+# samconfig.toml turns on the beta feature the rust-cargolambda build method needs.
+# --no-cached (also samconfig.toml's default): SAM's cache would checksum all of target/.
+AWS_REGION="${AWS_REGION:-us-east-1}" "$sam" build --no-cached --parameter-overrides "Architecture=$arch"
 end=$(date +%s)
+artefact=.aws-sam/build/ScalerFunction/bootstrap
+test -x "$artefact" || { echo "sam build left no $artefact" >&2; exit 1; }
+want=aarch64; [ "$arch" = x86_64 ] && want=x86-64
+file "$artefact" | tee /dev/stderr | grep -q "ELF 64-bit.*$want" \
+  || { echo "$artefact is not an ELF for $arch" >&2; exit 1; }
+# The zip Lambda receives (what `sam deploy` uploads), for its size.
 zip=target/lambda/forge-scaler/bootstrap.zip
-echo "built $zip for $arch in $((end - start)) s: $(stat -c %s "$zip") bytes zipped"
-python3 -c 'import sys, zipfile; [print(f"  {i.filename}: {i.file_size} bytes") for i in zipfile.ZipFile(sys.argv[1]).infolist()]' "$zip"
+mkdir -p "$(dirname "$zip")"
+python3 -c 'import sys, zipfile; z = zipfile.ZipFile(sys.argv[2], "w", zipfile.ZIP_DEFLATED); z.write(sys.argv[1], "bootstrap"); z.close()' "$artefact" "$zip"
+echo "sam build for $arch took $((end - start)) s: $(stat -c %s "$artefact") bytes, $(stat -c %s "$zip") bytes zipped"
 
 # The watchdogs: one static musl build per instance architecture (WATCHDOG_ARCHES to narrow).
 # shellcheck disable=SC2086
