@@ -1,6 +1,7 @@
 //! `recommend` and `simulate --floors` end to end through the real binary: on a small trace
 //! (weekdays 9-17 only) the CloudFormation snippet parses as a template (PyYAML through
-//! scripts/cfn-yaml-to-json.py) with one MinSize-only scheduled action per change of floor,
+//! scripts/cfn-yaml-to-json.py, and cfn-lint) with one MinSize-only scheduled action per
+//! change of floor,
 //! the commands have the AWS CLI's shape, the floors file changes what `simulate` reports,
 //! and `--from-group` reads the arrivals tag of a group in moto.
 
@@ -86,6 +87,13 @@ fn the_cloudformation_snippet_parses_and_sets_min_size_at_each_change_of_floor()
         (1..=5).flat_map(|d| [("9".to_string(), d.to_string(), 1), ("17".to_string(), d.to_string(), 0)]).collect();
     expected.sort();
     assert_eq!(seen, expected);
+
+    // cfn-lint (pinned in requirements-test.txt) checks the resources against the
+    // CloudFormation schema.
+    let template = dir.path().join("template.yaml");
+    std::fs::write(&template, format!("AWSTemplateFormatVersion: '2010-09-09'\n{snippet}")).unwrap();
+    let lint = Command::new("cfn-lint").arg(&template).output().expect("run cfn-lint (install requirements-test.txt)");
+    assert!(lint.status.success(), "{}\n{snippet}", String::from_utf8_lossy(&lint.stdout));
 }
 
 #[test]
