@@ -59,13 +59,13 @@ pub struct MinSizeSchedule {
     pub week_offset_ms: Millis,
 }
 
-const HOUR: Millis = 3_600_000;
-const WEEK: Millis = 168 * HOUR;
-
 impl MinSizeSchedule {
+    const HOUR: Millis = 3_600_000;
+    const WEEK: Millis = 168 * Self::HOUR;
+
     /// The hour of the week (0 = Monday 00:00 UTC) at virtual time `t`.
     pub fn hour_of_week(&self, t: Millis) -> usize {
-        ((t + self.week_offset_ms) % WEEK / HOUR) as usize
+        ((t + self.week_offset_ms) % Self::WEEK / Self::HOUR) as usize
     }
 
     /// MinSize at virtual time `t` (0 for an hour the schedule lacks).
@@ -76,8 +76,8 @@ impl MinSizeSchedule {
     /// The first hour boundary after `t` where MinSize changes; none when it never does.
     pub fn next_change_after(&self, t: Millis) -> Option<Millis> {
         let now = self.min_size_at(t);
-        let next_hour = (t + self.week_offset_ms) / HOUR * HOUR + HOUR - self.week_offset_ms;
-        (0..168).map(|k| next_hour + k * HOUR).find(|&at| self.min_size_at(at) != now)
+        let next_hour = (t + self.week_offset_ms) / Self::HOUR * Self::HOUR + Self::HOUR - self.week_offset_ms;
+        (0..168).map(|k| next_hour + k * Self::HOUR).find(|&at| self.min_size_at(at) != now)
     }
 }
 
