@@ -25,6 +25,8 @@
 //! - [`webhook`]: forge webhooks as tick triggers (pure judging; the listen server and the
 //!   Function URL shells).
 //! - [`sim`]: the simulator driving the real planner and idle logic on a virtual clock.
+//! - [`recommend`]: predictive floors: hour-of-week MinSize from a job history, checked on
+//!   the simulator, printed as ASG scheduled actions.
 //!
 //! The binary `forge-scaler` (src/bin) is a thin shell over this library.
 
@@ -41,6 +43,7 @@ pub mod metrics;
 pub mod model;
 pub mod plan;
 pub mod policy;
+pub mod recommend;
 pub mod redact;
 pub mod runloop;
 pub mod sim;

@@ -44,6 +44,41 @@ pub struct World {
     pub seed: u64,
     /// Failures injected into the world (cost-safety scenarios); none by default.
     pub faults: Faults,
+    /// Scheduled MinSize (ASG scheduled actions by hour of the week); none by default.
+    pub min_size_schedule: Option<MinSizeSchedule>,
+}
+
+/// MinSize set by recurring ASG scheduled actions, one value per hour of the week (UTC).
+/// At each hour where the value changes the group's MinSize changes as a scheduled action
+/// does: raising it above desired launches up to it; lowering it only lowers the bound.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MinSizeSchedule {
+    /// 168 values, Monday 00:00 UTC first.
+    pub hourly: Vec<u32>,
+    /// Where virtual time 0 falls in its week: milliseconds since Monday 00:00 UTC.
+    pub week_offset_ms: Millis,
+}
+
+impl MinSizeSchedule {
+    const HOUR: Millis = 3_600_000;
+    const WEEK: Millis = 168 * Self::HOUR;
+
+    /// The hour of the week (0 = Monday 00:00 UTC) at virtual time `t`.
+    pub fn hour_of_week(&self, t: Millis) -> usize {
+        ((t + self.week_offset_ms) % Self::WEEK / Self::HOUR) as usize
+    }
+
+    /// MinSize at virtual time `t` (0 for an hour the schedule lacks).
+    pub fn min_size_at(&self, t: Millis) -> u32 {
+        self.hourly.get(self.hour_of_week(t)).copied().unwrap_or(0)
+    }
+
+    /// The first hour boundary after `t` where MinSize changes; none when it never does.
+    pub fn next_change_after(&self, t: Millis) -> Option<Millis> {
+        let now = self.min_size_at(t);
+        let next_hour = (t + self.week_offset_ms) / Self::HOUR * Self::HOUR + Self::HOUR - self.week_offset_ms;
+        (0..168).map(|k| next_hour + k * Self::HOUR).find(|&at| self.min_size_at(at) != now)
+    }
 }
 
 /// Failures to inject, each as windows `[from, to)` of virtual time.
@@ -73,6 +108,7 @@ impl Default for World {
             billing: Billing::PerSecond,
             seed: 1,
             faults: Faults::default(),
+            min_size_schedule: None,
         }
     }
 }
@@ -159,13 +195,15 @@ enum Event {
     Ready(usize),
     LeaveCheck(usize, u32),
     Remove(usize),
+    /// A scheduled action changes MinSize.
+    MinSize,
     Tick,
 }
 
 fn rank(e: &Event) -> u8 {
     match e {
         Event::JobDone(..) => 0,
-        Event::Ready(_) => 1,
+        Event::Ready(_) | Event::MinSize => 1,
         Event::LeaveCheck(..) => 3,
         Event::Remove(_) => 4,
         Event::Tick => 5,
@@ -672,8 +710,25 @@ impl<'t> Sim<'t> {
         true
     }
 
+    /// The scheduled action due now: MinSize takes the schedule's value (capped at
+    /// MaxSize), desired is raised to it when below (launching), and the next change is
+    /// scheduled. Lowering MinSize leaves desired alone.
+    fn scheduled_min_size(&mut self) {
+        let Some(schedule) = &self.world.min_size_schedule else { return };
+        let min = schedule.min_size_at(self.now).min(self.world.max_instances);
+        let next = schedule.next_change_after(self.now);
+        self.world.min_instances = min;
+        while self.desired < min {
+            self.launch();
+        }
+        if let Some(at) = next {
+            self.push(at, Event::MinSize);
+        }
+    }
+
     /// Runs the whole trace under `policy`; `progress` counts arrivals for a progress bar.
     pub fn run(mut self, policy: &mut dyn Autoscaler, progress: &AtomicU64) -> Measured {
+        self.scheduled_min_size();
         policy.start(&mut self);
         let last_arrival = self.jobs.last().map_or(0, |j| j.arrival_ms);
         let mut reported = 0u64;
@@ -729,6 +784,7 @@ impl<'t> Sim<'t> {
                             self.leave_or_stay(id);
                         }
                     }
+                    Event::MinSize => self.scheduled_min_size(),
                     Event::Tick => {
                         if !self.policy_tick(policy, at) {
                             continue; // no more arrivals and nothing up: nothing to look at
@@ -810,6 +866,27 @@ mod tests {
         sim.check_leave(0);
         assert_eq!(sim.instances[0].state, InstanceState::Ready);
         assert_eq!(sim.desired(), 1);
+    }
+
+    #[test]
+    fn scheduled_min_size_launches_up_to_a_raised_floor_and_a_lowered_one_lets_instances_go() {
+        // MinSize 2 during the week's second hour (virtual time 0 is Monday 00:00).
+        let mut hourly = vec![0; 168];
+        hourly[1] = 2;
+        let schedule = MinSizeSchedule { hourly, week_offset_ms: 0 };
+        assert_eq!(schedule.next_change_after(0), Some(3_600_000));
+        assert_eq!(schedule.next_change_after(3_600_000), Some(7_200_000));
+        assert_eq!(schedule.next_change_after(7_200_000), Some(3_600_000 + 168 * 3_600_000));
+        let jobs = [TraceJob { arrival_ms: 10 * 3_600_000, duration_ms: 1000 }];
+        let rule = InstanceIdle { config: IdleConfig::default(), drain: Duration::ZERO };
+        let world = World { min_size_schedule: Some(schedule), ..world(0, 5) };
+        let mut policy = crate::sim::policies::ForgeScaler::fixed(1, 5, Duration::from_secs(600));
+        let measured = Sim::new(world, &jobs, Some(rule), false).run(&mut policy, &AtomicU64::new(0));
+        // Two floor instances, then one for the job at 10:00 (the floor's left by then).
+        assert_eq!(measured.launches, 3);
+        // The floor's instances lived from 01:00 until about a minute after 02:00.
+        let floor_ms = measured.instance_ms - 60_000 - 1000 - 600_000;
+        assert!((2 * 3_600_000..2 * 3_720_000).contains(&(floor_ms as u64)), "{floor_ms}");
     }
 
     /// The simulated forge-scaler is the Lambda's own pool step: on the same three pending

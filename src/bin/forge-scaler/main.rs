@@ -5,6 +5,7 @@ mod agent_cmd;
 mod doctor_cmd;
 mod lambda_cmd;
 mod plan_cmd;
+mod recommend_cmd;
 mod run_cmd;
 mod simulate_cmd;
 mod ssm_cmd;
@@ -45,6 +46,8 @@ enum Command {
     Agent(Box<agent_cmd::AgentArgs>),
     /// Replay a CI trace against every policy and compare cost with queue wait.
     Simulate(simulate_cmd::SimulateArgs),
+    /// Recommend hour-of-week MinSize floors for a target p95 wait, as ASG scheduled actions.
+    Recommend(recommend_cmd::RecommendArgs),
     /// Trace tools.
     #[command(subcommand)]
     Trace(trace_cmd::TraceCommand),
@@ -155,6 +158,7 @@ fn main() -> ExitCode {
             Command::Run(args) => run_cmd::run(args).await,
             Command::Agent(args) => agent_cmd::agent(*args).await,
             Command::Simulate(args) => simulate_cmd::simulate(args).await,
+            Command::Recommend(args) => recommend_cmd::recommend(args).await,
             Command::Trace(cmd) => trace_cmd::trace(cmd).await,
             Command::Ssm(cmd) => ssm_cmd::ssm(cmd).await,
             Command::Doctor(args) => doctor_cmd::doctor(args).await,

@@ -5,6 +5,7 @@
 use crate::exit;
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
+use forge_scaler::recommend::{self, FloorsFile};
 use forge_scaler::sim::{self, engine::Billing, trace::Trace, Options};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -25,7 +26,8 @@ pub enum BillingArg {
   forge-scaler simulate --trace year.csv --boot 90 --idle-timeout 5m --policy forge-scaler --policy buildkite
   forge-scaler simulate --trace year.csv --json --svg timeline.svg
   forge-scaler simulate --trace march.csv --svg week.svg --window 7d@2024-03-04 --trace-start 2024-03-01
-  forge-scaler simulate --trace march.csv --cost-wait-svg frontier.svg")]
+  forge-scaler simulate --trace march.csv --cost-wait-svg frontier.svg
+  forge-scaler simulate --trace year.csv --floors floors.json --policy forge-scaler")]
 pub struct SimulateArgs {
     /// CSV trace `arrival_s,duration_s[,labels][,project]` (default: the bundled
     /// travis-jackson-databind trace).
@@ -93,6 +95,10 @@ pub struct SimulateArgs {
     /// forge-scaler swept over idle timeouts 0s..1h, with the frontier.
     #[arg(long, value_name = "FILE")]
     pub cost_wait_svg: Option<PathBuf>,
+    /// Hour-of-week MinSize floors (the JSON `recommend --format floors` writes): adds a
+    /// `forge-scaler+floors` row, forge-scaler with that MinSize scheduled in its group.
+    #[arg(long, value_name = "FILE")]
+    pub floors: Option<PathBuf>,
 }
 
 pub async fn simulate(args: SimulateArgs) -> u8 {
@@ -159,11 +165,23 @@ fn run(args: SimulateArgs) -> anyhow::Result<()> {
         options.window = Some(sim::timeline::Window::parse(text, trace_start)?);
     }
 
+    let floors = match &args.floors {
+        Some(path) => {
+            let text =
+                std::fs::read_to_string(path).with_context(|| format!("cannot read floors {}", path.display()))?;
+            Some(FloorsFile::parse(&text).with_context(|| format!("floors {}", path.display()))?)
+        }
+        None => None,
+    };
+
     let policies = if options.only.is_empty() { sim::POLICY_NAMES.len() } else { options.only.len() };
-    let total = (trace.jobs.len() * policies) as u64;
+    let total = (trace.jobs.len() * (policies + usize::from(floors.is_some()))) as u64;
     let progress = AtomicU64::new(0);
     let report = std::thread::scope(|scope| {
-        let worker = scope.spawn(|| sim::run(&trace, &options, &progress));
+        let worker = scope.spawn(|| match &floors {
+            Some(floors) => recommend::run_with_floors(&trace, &options, floors, &progress).map_err(|e| e.to_string()),
+            None => sim::run(&trace, &options, &progress),
+        });
         let started = Instant::now();
         let mut bar: Option<indicatif::ProgressBar> = None;
         while !worker.is_finished() {
