@@ -2,8 +2,10 @@
 //! Group (boot delay with seeded jitter, MinSize/MaxSize enforced as AWS does, decrementing
 //! terminate refused at MinSize), instances with slots, per-second or hourly billing, and
 //! the event loop on a virtual clock (a binary heap; arrivals stream from the trace).
-//! It owns the capacity model every policy shares and the measurements; it decides nothing
-//! about scaling: that is the policy's (see `policies`).
+//! It owns the capacity model every policy shares, the failures injected into it (`Faults`:
+//! failing ticks, refused SetDesiredCapacity, watchdog probes that cannot tell or are stuck
+//! on busy, jobs no agent takes) and the measurements; it decides nothing about scaling:
+//! that is the policy's (see `policies`).
 
 use super::trace::TraceJob;
 use crate::agent::idle::{self, IdleConfig, Look, Verdict};
@@ -89,11 +91,51 @@ pub struct Faults {
     pub ticks_fail: Vec<(Millis, Millis)>,
     /// SetDesiredCapacity is refused (AWS throttling).
     pub set_desired_fails: Vec<(Millis, Millis)>,
+    /// Every watchdog probe answers "unknown" (the agent hung: the probe cannot tell).
+    pub probe_unknown: Vec<(Millis, Millis)>,
+    /// Every watchdog probe answers "busy" (a wedged job, a probe script that always exits 0).
+    pub probe_busy: Vec<(Millis, Millis)>,
+    /// Jobs no agent can take (a label nobody serves): trace job `i` with
+    /// `i % no_agent_takes_one_in == 0` is listed as pending by the forge for ever and never
+    /// dispatched (0: none; 1: every job).
+    pub no_agent_takes_one_in: u32,
 }
 
 impl Faults {
     fn within(windows: &[(Millis, Millis)], t: Millis) -> bool {
         windows.iter().any(|&(from, to)| from <= t && t < to)
+    }
+
+    /// What the watchdog's probe answers at `t` when the truth is `truth`.
+    fn probe(&self, truth: Look, t: Millis) -> Look {
+        if Self::within(&self.probe_unknown, t) {
+            Look::unknown()
+        } else if Self::within(&self.probe_busy, t) {
+            Look::busy()
+        } else {
+            truth
+        }
+    }
+
+    /// The first start or end of a probe window after `t`: the watchdog looks then too, as
+    /// the real one looks every check interval.
+    fn next_probe_change(&self, t: Millis) -> Option<Millis> {
+        self.probe_unknown
+            .iter()
+            .chain(&self.probe_busy)
+            .flat_map(|&(from, to)| [from, to])
+            .filter(|&edge| edge > t)
+            .min()
+    }
+
+    /// A stuck-busy window ends at `t` (the probe's last busy answer was then).
+    fn probe_busy_ends_at(&self, t: Millis) -> bool {
+        self.probe_busy.iter().any(|&(_, to)| to == t)
+    }
+
+    /// Whether no agent can take trace job `job`.
+    pub fn no_agent_takes(&self, job: usize) -> bool {
+        self.no_agent_takes_one_in > 0 && job.is_multiple_of(self.no_agent_takes_one_in as usize)
     }
 }
 
@@ -531,6 +573,13 @@ impl<'t> Sim<'t> {
         self.desired -= 1;
     }
 
+    /// No pending job is one an agent can take.
+    fn only_stuck_pending(&self) -> bool {
+        let faults = &self.world.faults;
+        self.pending.is_empty()
+            || (faults.no_agent_takes_one_in > 0 && self.pending.iter().all(|&job| faults.no_agent_takes(job)))
+    }
+
     fn capacity_jobs(&self) -> u64 {
         (self.booting as u64 + self.ready as u64) * self.world.slots as u64
     }
@@ -557,7 +606,15 @@ impl<'t> Sim<'t> {
     /// Gives pending jobs to ready instances: the busiest first, then the most recently
     /// used, so the others stay idle and can leave.
     fn dispatch(&mut self) {
-        while !self.pending.is_empty() && self.ready > 0 {
+        while self.ready > 0 {
+            // The oldest job an agent can take (jobs no agent takes stay listed as pending).
+            let faults = &self.world.faults;
+            let next = if faults.no_agent_takes_one_in == 0 {
+                (!self.pending.is_empty()).then_some(0)
+            } else {
+                self.pending.iter().position(|&job| !faults.no_agent_takes(job))
+            };
+            let Some(next) = next else { return };
             let slots = self.world.slots;
             let best = self
                 .alive
@@ -569,7 +626,7 @@ impl<'t> Sim<'t> {
                     (inst.busy, inst.last_work.unwrap_or(inst.ready_at), Reverse(i))
                 });
             let Some(id) = best else { return };
-            let job = self.pending.pop_front().unwrap_or_default();
+            let job = self.pending.remove(next).unwrap_or_default();
             self.start(id, job);
         }
     }
@@ -591,7 +648,8 @@ impl<'t> Sim<'t> {
         inst.last_work = Some(now);
         inst.leave_version += 1;
         if let Some(rule) = &self.instance_idle {
-            inst.memory = idle::decide(&rule.config, inst.memory, Look::busy(), ms(now)).0;
+            let look = self.world.faults.probe(Look::busy(), now);
+            inst.memory = idle::decide(&rule.config, inst.memory, look, ms(now)).0;
         }
         self.push(now + duration_ms, Event::JobDone(id, job));
     }
@@ -603,8 +661,17 @@ impl<'t> Sim<'t> {
         if inst.state != InstanceState::Ready || inst.busy > 0 {
             return;
         }
-        let (memory, verdict) = idle::decide(&rule.config, inst.memory, Look::idle(), ms(self.now));
+        let faults = &self.world.faults;
+        let mut memory = inst.memory;
+        if faults.probe_busy_ends_at(self.now) && memory.busy_since.is_some() {
+            // The probe said busy until this instant, then idle.
+            memory = idle::decide(&rule.config, memory, Look::busy(), ms(self.now)).0;
+        }
+        let look = faults.probe(Look::idle(), self.now);
+        let (memory, verdict) = idle::decide(&rule.config, memory, look, ms(self.now));
         inst.memory = memory;
+        // The verdict holds while the probe's answer does; a probe window's edge is a new look.
+        let change = faults.next_probe_change(self.now);
         match verdict {
             Verdict::Leave(_) => {
                 let drain = rule.drain;
@@ -614,12 +681,13 @@ impl<'t> Sim<'t> {
                     self.drain_then_terminate(id, drain);
                 }
             }
-            Verdict::Stay { until: Some(at) } => {
+            Verdict::Stay { until } => {
                 let version = inst.leave_version;
-                let at = at.as_millis() as Millis;
-                self.push(at, Event::LeaveCheck(id, version));
+                let at = until.map(|at| at.as_millis() as Millis).into_iter().chain(change).min();
+                if let Some(at) = at {
+                    self.push(at, Event::LeaveCheck(id, version));
+                }
             }
-            Verdict::Stay { until: None } => {}
         }
     }
 
@@ -671,7 +739,8 @@ impl<'t> Sim<'t> {
                 inst.idle_since = Some(at);
             }
             if let Some(rule) = &self.instance_idle {
-                inst.memory = idle::decide(&rule.config, inst.memory, Look::busy(), ms(at)).0;
+                let look = self.world.faults.probe(Look::busy(), at);
+                inst.memory = idle::decide(&rule.config, inst.memory, look, ms(at)).0;
             }
         }
         self.dispatch();
@@ -792,8 +861,10 @@ impl<'t> Sim<'t> {
                     }
                 }
                 // Done: every job ran and nothing is left but the policy's own clock.
-                let jobs_done = self.next_arrival == self.jobs.len() && self.pending.is_empty() && self.running == 0;
-                if jobs_done && (self.alive.is_empty() || self.now > last_arrival + 6 * 3_600_000) {
+                // (Jobs no agent takes stay pending: the run then goes on to the horizon.)
+                let jobs_done = self.next_arrival == self.jobs.len() && self.only_stuck_pending() && self.running == 0;
+                let nothing_left = self.alive.is_empty() && self.pending.is_empty();
+                if jobs_done && (nothing_left || self.now > last_arrival + 6 * 3_600_000) {
                     break;
                 }
             }
