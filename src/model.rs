@@ -266,7 +266,7 @@ impl fmt::Display for Reason {
             ),
             Reason::LaunchDidNotHelp { jobs, to, launched_s_ago, ids } => write!(
                 f,
-                "{jobs} pending job(s){} left out of demand: the scale-out to {to} made {launched_s_ago}s ago had room for them and no agent took them within the boot timeout (labels or a broken image?)",
+                "{jobs} pending job(s){} left out of demand: the scale-out to {to} made {launched_s_ago}s ago had room for them and no agent took them within the boot timeout, or its instances left idle without them (labels or a broken image?)",
                 name_jobs(ids)
             ),
             Reason::DeadlockGuard { waiting } => write!(

@@ -93,10 +93,13 @@ pub fn plan(policy: &Policy, obs: &Observation, now: DateTime<Utc>) -> Plan {
 /// while it waited, never for its age alone (after an outage, or behind a full MaxSize,
 /// old jobs are real demand, and a backlog with no instances must launch):
 /// - older than `unschedulable_after` while ready slots of the pool stand idle now; or
-/// - created before the last scale-out, which set desired to `D`, and still pending
-///   `boot_timeout` after it while fewer than `D x slots` jobs run: that launch had room
-///   for it and no agent took it. Until the next scale-out, such a job costs nothing more,
-///   so one job no agent takes costs at most one launch per `boot + boot_timeout`.
+/// - created before the last scale-out, which set desired to `D`, and still pending while
+///   fewer than `D x slots` jobs run, either `boot_timeout` after it, or once nothing is
+///   booting and the group holds fewer than `D` (the instances that launch brought up have
+///   left, and instances leave only when idle): that launch had room for it and no agent
+///   took it. Until the next scale-out, such a job costs nothing more, so one job no agent
+///   takes costs at most one launch per scale-out, and without other jobs one per
+///   `boot + boot_timeout`, however short the idle timeout (an adaptive 30 s one included).
 ///
 /// Jobs of unknown age (the forge gave no creation time) always count.
 fn unschedulable(policy: &Policy, obs: &Observation, now: DateTime<Utc>) -> Vec<Reason> {
@@ -124,7 +127,9 @@ fn unschedulable(policy: &Policy, obs: &Observation, now: DateTime<Utc>) -> Vec<
     if let (Some(last), Some(to)) = (group.last_scale_out, group.last_scale_out_to) {
         let since_s = (now - last).num_seconds();
         let room = (queue.running as u64) < to as u64 * slots;
-        if since_s >= 0 && since_s as u64 >= policy.boot_timeout.as_secs() && room {
+        let timed_out = since_s >= 0 && since_s as u64 >= policy.boot_timeout.as_secs();
+        let came_and_left = since_s >= 0 && group.booting == 0 && group.desired < to;
+        if (timed_out || came_and_left) && room {
             let before: Vec<usize> =
                 (0..taken.len()).filter(|&i| !taken[i] && queue.pending_ages_s[i] >= since_s as u64).collect();
             if !before.is_empty() {
@@ -375,9 +380,32 @@ mod tests {
         assert_eq!(plan.desired, 0);
         assert!(plan.reasons.iter().any(|r| matches!(r, Reason::LaunchDidNotHelp { jobs: 1, to: 1, .. })));
         assert!(plan.reason_strings().iter().any(|r| r.contains("(42)")));
-        // Within the boot timeout the launch may still serve it: it counts.
+        // Within the boot timeout, while the instance it launched is still booting or up,
+        // that launch may still serve it: it counts.
         obs.0.group.last_scale_out = Some(now() - chrono::Duration::seconds(300));
+        obs.0.group.desired = 1;
+        obs.0.group.booting = 1;
         assert_eq!(obs.plan(&slots(1)).left_out(), 0);
+        obs.0.group.booting = 0;
+        obs.0.group.in_service = 1;
+        assert_eq!(obs.plan(&slots(1)).left_out(), 0, "up, not yet idle past unschedulable_after");
+    }
+
+    #[test]
+    fn a_job_whose_launched_instance_came_and_left_idle_is_left_out_before_the_boot_timeout() {
+        // An adaptive 30 s idle timeout: the instance launched for the job 100 s ago booted,
+        // idled 30 s and left. Counting the job again would launch every ~100 s.
+        let mut obs = Obs::new().pending(1).ages(&[110]);
+        obs.0.group.last_scale_out = Some(now() - chrono::Duration::seconds(100));
+        obs.0.group.last_scale_out_to = Some(1);
+        let plan = obs.plan(&slots(1));
+        assert_eq!(plan.desired, 0);
+        assert!(plan.reasons.iter().any(|r| matches!(r, Reason::LaunchDidNotHelp { jobs: 1, to: 1, .. })));
+        // A job created after that launch is demand as ever.
+        let mut fresh = obs.clone();
+        fresh.0.queue.pending_ages_s = vec![110, 20];
+        fresh.0.queue.pending = 2;
+        assert_eq!(fresh.plan(&slots(1)).desired, 1);
     }
 
     #[test]

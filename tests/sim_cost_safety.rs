@@ -232,6 +232,30 @@ fn a_job_no_agent_can_take_costs_at_most_one_launch_per_boot_timeout() {
 }
 
 #[test]
+fn under_the_adaptive_idle_timeout_a_job_no_agent_can_take_still_costs_at_most_one_launch_per_scale_out() {
+    // The same stuck job and real jobs every 12 minutes, with the adaptive idle timeout: its
+    // instances leave 30 s after they go idle, long before the boot timeout. Before the guard
+    // also read "the launched instances came and left", the stuck job was demand again after
+    // every departure: a launch every boot + 30 s (337 launches in these 3 hours against 15).
+    let span = 3 * HOUR;
+    let real: Vec<u64> = (1..=(span / (12 * MINUTE))).map(|i| i * 12 * 60).collect();
+    let mut arrivals = vec![0];
+    arrivals.extend(&real);
+    let faults = Faults { no_agent_takes_one_in: u32::MAX, ..Faults::default() }; // job 0 only
+    let (measured, idle) = run_policy("forge-scaler-adaptive", &trace(&arrivals, 30), faults);
+    let (baseline, _) = run_policy("forge-scaler-adaptive", &trace(&real, 30), Faults::default());
+    let extra = measured.launches.saturating_sub(baseline.launches);
+    let bound = span.div_ceil(idle.boot_timeout.as_millis() as Millis) + 1;
+    eprintln!(
+        "adaptive, no agent takes it: {extra} extra launches in 3 h ({} with it, {} without; bound {bound})",
+        measured.launches, baseline.launches
+    );
+    assert!(extra <= bound, "{extra} extra launches, bound {bound}");
+    assert_eq!(measured.waits_s.len(), real.len());
+    assert_eq!(measured.disrupted_jobs, 0);
+}
+
+#[test]
 fn with_every_probe_unknown_the_fleet_returns_to_min_size_within_unknown_grace_and_idle_timeout() {
     // The watchdog's probe cannot tell (the agent hung, its port closed) from the first boot
     // on, while a job comes every minute for 20 minutes.
