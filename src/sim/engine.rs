@@ -6,6 +6,7 @@
 //! about scaling: that is the policy's (see `policies`).
 
 use super::trace::TraceJob;
+use super::warm::{WarmMeasured, WarmPool, WarmPoolConfig};
 use crate::agent::idle::{self, IdleConfig, Look, Verdict};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -44,6 +45,8 @@ pub struct World {
     pub seed: u64,
     /// Failures injected into the world (cost-safety scenarios); none by default.
     pub faults: Faults,
+    /// The group's warm pool of stopped instances (`warm`); none by default.
+    pub warm_pool: Option<WarmPoolConfig>,
 }
 
 /// Failures to inject, each as windows `[from, to)` of virtual time.
@@ -73,6 +76,7 @@ impl Default for World {
             billing: Billing::PerSecond,
             seed: 1,
             faults: Faults::default(),
+            warm_pool: None,
         }
     }
 }
@@ -226,6 +230,8 @@ pub struct Measured {
     pub peak_instances: u32,
     pub rejected_set_desired: u64,
     pub timeline: Vec<Sample>,
+    /// The warm pool's starts and costs (all zero without one).
+    pub warm: WarmMeasured,
 }
 
 /// The running simulation of one policy.
@@ -246,6 +252,7 @@ pub struct Sim<'t> {
     heap: BinaryHeap<Reverse<(Millis, u8, u64, Event)>>,
     seq: u64,
     rng: SmallRng,
+    warm: Option<WarmPool>,
     instance_idle: Option<InstanceIdle>,
     uncovered: VecDeque<Millis>,
     pub measured: Measured,
@@ -258,7 +265,12 @@ pub struct Sim<'t> {
 impl<'t> Sim<'t> {
     pub fn new(world: World, jobs: &'t [TraceJob], instance_idle: Option<InstanceIdle>, timeline: bool) -> Self {
         let span = jobs.last().map_or(0, |j| j.arrival_ms) + 3_600_000;
+        let mut warm = world.warm_pool.clone().filter(|c| c.size > 0).map(|c| WarmPool::new(c, world.seed));
+        if let Some(pool) = warm.as_mut() {
+            pool.refill(0, &world);
+        }
         Sim {
+            warm,
             rng: SmallRng::seed_from_u64(world.seed),
             world,
             jobs,
@@ -435,10 +447,16 @@ impl<'t> Sim<'t> {
     }
 
     fn launch(&mut self) {
-        let boot_ms = self.world.boot.as_millis() as f64;
+        // A stopped instance of the warm pool when there is one, else a cold launch.
+        let now = self.now;
+        let boot = self.warm.as_mut().and_then(|pool| pool.take(now)).unwrap_or(self.world.boot);
+        let boot_ms = boot.as_millis() as f64;
         let jitter = self.world.boot_jitter.clamp(0.0, 1.0);
         let factor = if jitter > 0.0 { self.rng.random_range(1.0 - jitter..=1.0 + jitter) } else { 1.0 };
         let ready_at = self.now + (boot_ms * factor).round() as Millis;
+        if let Some(pool) = self.warm.as_mut() {
+            pool.refill(self.now, &self.world);
+        }
         let id = self.instances.len();
         self.instances.push(Instance {
             launched_at: self.now,
@@ -467,12 +485,14 @@ impl<'t> Sim<'t> {
 
     /// Launches instances that are ready at once and never leave (the static fleet).
     pub fn launch_ready(&mut self, count: u32) {
+        let pool = self.warm.take();
         for _ in 0..count.min(self.world.max_instances) {
             let saved = self.world.boot;
             self.world.boot = Duration::ZERO;
             self.launch();
             self.world.boot = saved;
         }
+        self.warm = pool;
     }
 
     fn remove(&mut self, id: usize) {
@@ -769,6 +789,9 @@ impl<'t> Sim<'t> {
         for id in still {
             self.now = end.max(self.instances[id].launched_at);
             self.remove(id);
+        }
+        if let Some(pool) = self.warm.as_mut() {
+            self.measured.warm = pool.finish(end);
         }
         self.measured
     }
