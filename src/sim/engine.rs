@@ -1,7 +1,8 @@
 //! The simulated world one policy runs against: a forge queue (FIFO), an Auto Scaling
 //! Group (boot delay with seeded jitter, MinSize/MaxSize enforced as AWS does, decrementing
-//! terminate refused at MinSize), instances with slots, per-second or hourly billing, and
-//! the event loop on a virtual clock (a binary heap; arrivals stream from the trace).
+//! terminate refused at MinSize, an optional warm pool: `warm`), instances with slots,
+//! per-second or hourly billing, and the event loop on a virtual clock (a binary heap;
+//! arrivals stream from the trace).
 //! It owns the capacity model every policy shares and the measurements; it decides nothing
 //! about scaling: that is the policy's (see `policies`).
 
@@ -485,6 +486,7 @@ impl<'t> Sim<'t> {
 
     /// Launches instances that are ready at once and never leave (the static fleet).
     pub fn launch_ready(&mut self, count: u32) {
+        // A fixed fleet is there from the start: it takes nothing from a warm pool.
         let pool = self.warm.take();
         for _ in 0..count.min(self.world.max_instances) {
             let saved = self.world.boot;
