@@ -231,21 +231,7 @@ pub fn recommend(jobs: &[TraceJob], settings: &Settings) -> Result<Recommendatio
 }
 
 fn empty_report() -> PolicyReport {
-    PolicyReport {
-        policy: "forge-scaler".into(),
-        instance_hours: 0.0,
-        idle_instance_hours: 0.0,
-        wait_p50_s: 0.0,
-        wait_p95_s: 0.0,
-        wait_p99_s: 0.0,
-        wait_max_s: 0.0,
-        reaction_p95_s: 0.0,
-        launches: 0,
-        disrupted_jobs: 0,
-        peak_instances: 0,
-        timeline: Vec::new(),
-        jobs_run: 0,
-    }
+    PolicyReport { policy: "forge-scaler".into(), ..PolicyReport::default() }
 }
 
 /// `simulate --floors`: every selected policy as usual, plus forge-scaler with the floors

@@ -88,3 +88,44 @@ fn synth_writes_a_trace_that_simulate_replays() {
     let drawn = std::fs::read_to_string(&svg).unwrap();
     assert!(drawn.starts_with("<svg") && drawn.contains("pending jobs"), "{}", &drawn[..200.min(drawn.len())]);
 }
+
+#[test]
+fn simulate_with_a_warm_pool_reports_warm_launches_and_the_pool_cost() {
+    let out = forge_scaler()
+        .args(["simulate", "--json", "--policy", "forge-scaler", "--policy", "woodpecker"])
+        .args(["--boot", "300", "--warm-pool", "2", "--warm-start", "20", "--stopped-cost", "0.05"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["warm_pool"]["size"], 2);
+    assert_eq!(doc["warm_pool"]["start_s"], 20.0);
+    let policy = |name: &str| doc["policies"].as_array().unwrap().iter().find(|p| p["policy"] == name).unwrap().clone();
+    let (scaler, peer) = (policy("forge-scaler"), policy("woodpecker"));
+    assert!(scaler["warm_launches"].as_u64().unwrap() > 0);
+    assert!(scaler["cost_instance_hours"].as_f64().unwrap() > scaler["instance_hours"].as_f64().unwrap());
+    assert_eq!(peer["warm_launches"], 0, "peers stay cold");
+    assert_eq!(peer["cost_instance_hours"], peer["instance_hours"]);
+}
+
+#[test]
+fn warm_pool_flags_outside_what_aws_accepts_are_refused_naming_the_flag() {
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["--warm-pool", "2", "--stopped-cost", "1.5"],
+            "--stopped-cost: the stopped cost is a fraction of the running price, within 0..=1; got 1.5",
+        ),
+        (&["--warm-pool", "2", "--warm-start=-3"], "--warm-start: the warm start must be a non-negative"),
+        (
+            &["--warm-pool", "11", "--max", "10"],
+            "--warm-pool: a warm pool of 11 is more than the group's MaxSize of 10",
+        ),
+        (&["--stopped-cost", "0.1"], "--warm-pool <N>"),
+    ];
+    for (args, expected) in cases {
+        let out = forge_scaler().arg("simulate").args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(expected), "{args:?}: {err}");
+    }
+}

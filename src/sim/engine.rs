@@ -1,13 +1,15 @@
 //! The simulated world one policy runs against: a forge queue (FIFO), an Auto Scaling
 //! Group (boot delay with seeded jitter, MinSize/MaxSize enforced as AWS does, decrementing
-//! terminate refused at MinSize), instances with slots, per-second or hourly billing, and
-//! the event loop on a virtual clock (a binary heap; arrivals stream from the trace).
+//! terminate refused at MinSize, an optional warm pool: `warm`), instances with slots,
+//! per-second or hourly billing, and the event loop on a virtual clock (a binary heap;
+//! arrivals stream from the trace).
 //! It owns the capacity model every policy shares, the failures injected into it (`Faults`:
 //! failing ticks, refused SetDesiredCapacity, watchdog probes that cannot tell or are stuck
 //! on busy, jobs no agent takes) and the measurements; it decides nothing about scaling:
 //! that is the policy's (see `policies`).
 
 use super::trace::TraceJob;
+use super::warm::{WarmMeasured, WarmPool, WarmPoolConfig};
 use crate::agent::idle::{self, IdleConfig, Look, Verdict};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -48,6 +50,8 @@ pub struct World {
     pub faults: Faults,
     /// Scheduled MinSize (ASG scheduled actions by hour of the week); none by default.
     pub min_size_schedule: Option<MinSizeSchedule>,
+    /// The group's warm pool of stopped instances (`warm`); none by default.
+    pub warm_pool: Option<WarmPoolConfig>,
 }
 
 /// MinSize set by recurring ASG scheduled actions, one value per hour of the week (UTC).
@@ -151,6 +155,7 @@ impl Default for World {
             seed: 1,
             faults: Faults::default(),
             min_size_schedule: None,
+            warm_pool: None,
         }
     }
 }
@@ -300,6 +305,8 @@ pub struct Measured {
     pub peak_instances: u32,
     pub rejected_set_desired: u64,
     pub timeline: Vec<Sample>,
+    /// The warm pool's starts and costs (all zero without one).
+    pub warm: WarmMeasured,
 }
 
 /// The running simulation of one policy.
@@ -320,6 +327,7 @@ pub struct Sim<'t> {
     heap: BinaryHeap<Reverse<(Millis, u8, u64, Event)>>,
     seq: u64,
     rng: SmallRng,
+    warm: Option<WarmPool>,
     instance_idle: Option<InstanceIdle>,
     uncovered: VecDeque<Millis>,
     pub measured: Measured,
@@ -331,7 +339,12 @@ pub struct Sim<'t> {
 impl<'t> Sim<'t> {
     pub fn new(world: World, jobs: &'t [TraceJob], instance_idle: Option<InstanceIdle>, timeline: bool) -> Self {
         let span = jobs.last().map_or(0, |j| j.arrival_ms) + 3_600_000;
+        let mut warm = world.warm_pool.clone().filter(|c| c.size > 0).map(|c| WarmPool::new(c, world.seed));
+        if let Some(pool) = warm.as_mut() {
+            pool.refill(0, &world);
+        }
         Sim {
+            warm,
             rng: SmallRng::seed_from_u64(world.seed),
             world,
             jobs,
@@ -350,7 +363,7 @@ impl<'t> Sim<'t> {
             instance_idle,
             uncovered: VecDeque::new(),
             measured: Measured { waits_s: Vec::with_capacity(jobs.len()), ..Measured::default() },
-            timeline: timeline.then(|| Timeline::new(Window { from: 0, to: span })),
+            timeline: timeline.then(|| Timeline::whole_run(span)),
             last_done: 0,
         }
     }
@@ -507,10 +520,16 @@ impl<'t> Sim<'t> {
     }
 
     fn launch(&mut self) {
-        let boot_ms = self.world.boot.as_millis() as f64;
+        // A stopped instance of the warm pool when there is one, else a cold launch.
+        let now = self.now;
+        let boot = self.warm.as_mut().and_then(|pool| pool.take(now)).unwrap_or(self.world.boot);
+        let boot_ms = boot.as_millis() as f64;
         let jitter = self.world.boot_jitter.clamp(0.0, 1.0);
         let factor = if jitter > 0.0 { self.rng.random_range(1.0 - jitter..=1.0 + jitter) } else { 1.0 };
         let ready_at = self.now + (boot_ms * factor).round() as Millis;
+        if let Some(pool) = self.warm.as_mut() {
+            pool.refill(self.now, &self.world);
+        }
         let id = self.instances.len();
         self.instances.push(Instance {
             launched_at: self.now,
@@ -539,12 +558,15 @@ impl<'t> Sim<'t> {
 
     /// Launches instances that are ready at once and never leave (the static fleet).
     pub fn launch_ready(&mut self, count: u32) {
+        // A fixed fleet is there from the start: it takes nothing from a warm pool.
+        let pool = self.warm.take();
         for _ in 0..count.min(self.world.max_instances) {
             let saved = self.world.boot;
             self.world.boot = Duration::ZERO;
             self.launch();
             self.world.boot = saved;
         }
+        self.warm = pool;
     }
 
     fn remove(&mut self, id: usize) {
@@ -882,6 +904,9 @@ impl<'t> Sim<'t> {
         for id in still {
             self.now = end.max(self.instances[id].launched_at);
             self.remove(id);
+        }
+        if let Some(pool) = self.warm.as_mut() {
+            self.measured.warm = pool.finish(end);
         }
         self.measured
     }

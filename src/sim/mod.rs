@@ -8,6 +8,7 @@
 //! - [`synth`]: synthetic traces from a rate profile.
 //! - [`timeline`]: per time bucket, means and maxima of the queue and the group, over a window.
 //! - [`plot`]: the SVG timeline and the cost-against-wait chart.
+//! - [`warm`]: the group's warm pool of stopped instances.
 //!
 //! [`run`] replays one trace under every policy (one thread each) and reports.
 
@@ -17,6 +18,7 @@ pub mod policies;
 pub mod synth;
 pub mod timeline;
 pub mod trace;
+pub mod warm;
 
 use crate::adaptive::AdaptiveSettings;
 use engine::{Autoscaler, Measured, Sample, World};
@@ -25,6 +27,7 @@ use serde::Serialize;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 use trace::Trace;
+use warm::WarmPoolConfig;
 
 /// The trace bundled into the binary (`simulate` with no `--trace`).
 pub const BUNDLED_TRACE_NAME: &str = "travis-jackson-databind";
@@ -33,6 +36,9 @@ pub const BUNDLED_TRACE: &str = include_str!("../../assets/traces/travis-jackson
 /// Every policy, in report order.
 pub const POLICY_NAMES: [&str; 8] =
     ["static", "buildkite", "woodpecker", "drone", "gitlab", "forge-scaler", "forge-scaler-adaptive", "vespene"];
+
+/// The policies a warm pool (`Options::warm_pool`) applies to; the others stay cold.
+pub const WARM_POOL_POLICIES: [&str; 2] = ["forge-scaler", "forge-scaler-adaptive"];
 
 /// The baselines forge-scaler is compared against (static is a reference only).
 pub const OTHER_AUTOSCALERS: [&str; 4] = ["buildkite", "woodpecker", "drone", "gitlab"];
@@ -51,6 +57,8 @@ pub struct Options {
     /// forge-scaler's proportional spare and its cap (`spare_ratio`, `spare_max`).
     pub spare_ratio: f64,
     pub spare_max: Option<u32>,
+    /// A warm pool for forge-scaler's groups ([`WARM_POOL_POLICIES`]); none by default.
+    pub warm_pool: Option<WarmPoolConfig>,
     /// Policies to run (names from [`POLICY_NAMES`]); empty: all.
     pub only: Vec<String>,
     /// Keep a timeline for the plot.
@@ -69,6 +77,7 @@ impl Default for Options {
             webhooks: false,
             spare_ratio: 0.0,
             spare_max: None,
+            warm_pool: None,
             only: Vec::new(),
             timeline: false,
             window: None,
@@ -86,7 +95,7 @@ pub struct Bounds {
 }
 
 /// One policy's results (the `simulate --json` fields).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct PolicyReport {
     pub policy: String,
     pub instance_hours: f64,
@@ -99,6 +108,17 @@ pub struct PolicyReport {
     pub launches: u64,
     pub disrupted_jobs: u64,
     pub peak_instances: u32,
+    /// Scale-outs served from the warm pool (`launches` counts them too).
+    pub warm_launches: u64,
+    /// Launches into the warm pool (pre-initialisations).
+    pub pool_launches: u64,
+    /// Billed running time of the pool's pre-initialisations.
+    pub prewarm_hours: f64,
+    /// Instance-hours stopped in the warm pool.
+    pub stopped_hours: f64,
+    /// What it all costs in running instance-hours: instance_hours + prewarm_hours +
+    /// stopped_cost x stopped_hours (= instance_hours without a warm pool).
+    pub cost_instance_hours: f64,
     #[serde(skip)]
     pub timeline: Vec<Sample>,
     #[serde(skip)]
@@ -113,7 +133,19 @@ pub struct Report {
     pub slots: u32,
     pub boot_s: f64,
     pub bounds: Bounds,
+    /// The warm pool forge-scaler's policies ran with, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warm_pool: Option<WarmPoolReport>,
     pub policies: Vec<PolicyReport>,
+}
+
+/// The warm pool's settings, as reported.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WarmPoolReport {
+    pub size: u32,
+    pub start_s: f64,
+    pub stopped_cost: f64,
+    pub policies: Vec<String>,
 }
 
 impl Report {
@@ -139,7 +171,11 @@ pub fn make_policy(name: &str, trace: &Trace, options: &Options) -> Option<Box<d
             let scaler = if name == "forge-scaler" {
                 ForgeScaler::fixed(slots, max, options.idle_timeout)
             } else {
-                ForgeScaler::adaptive(slots, max, options.adaptive.clone())
+                let mut settings = options.adaptive.clone();
+                if let Some(pool) = &options.warm_pool {
+                    settings.boot = pool.equivalent_boot(settings.boot, settings.wait_weight);
+                }
+                ForgeScaler::adaptive(slots, max, settings)
             };
             let scaler = scaler.spare_ratio(options.spare_ratio, options.spare_max).with_webhooks(options.webhooks);
             match world.billing {
@@ -165,8 +201,9 @@ fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 
-fn summarize(name: &str, mut m: Measured) -> PolicyReport {
+fn summarize(name: &str, mut m: Measured, stopped_cost: f64) -> PolicyReport {
     let hours = |ms: u128| round3(ms as f64 / 3_600_000.0);
+    let cost_ms = m.instance_ms as f64 + m.warm.prewarm_ms as f64 + stopped_cost * m.warm.stopped_ms as f64;
     PolicyReport {
         policy: name.to_string(),
         instance_hours: hours(m.instance_ms),
@@ -179,6 +216,11 @@ fn summarize(name: &str, mut m: Measured) -> PolicyReport {
         launches: m.launches,
         disrupted_jobs: m.disrupted_jobs,
         peak_instances: m.peak_instances,
+        warm_launches: m.warm.warm_starts,
+        pool_launches: m.warm.pool_launches,
+        prewarm_hours: hours(m.warm.prewarm_ms),
+        stopped_hours: hours(m.warm.stopped_ms),
+        cost_instance_hours: round3(cost_ms / 3_600_000.0),
         jobs_run: m.waits_s.len(),
         timeline: m.timeline,
     }
@@ -216,12 +258,14 @@ pub fn run(trace: &Trace, options: &Options, progress: &AtomicU64) -> Result<Rep
             .map(|&name| {
                 scope.spawn(move || {
                     let mut policy = make_policy(name, trace, options).expect("names come from POLICY_NAMES");
-                    let mut sim =
-                        engine::Sim::new(options.world.clone(), &trace.jobs, policy.instance_idle(), options.timeline);
+                    let mut world = options.world.clone();
+                    world.warm_pool = options.warm_pool.clone().filter(|_| WARM_POOL_POLICIES.contains(&name));
+                    let stopped_cost = world.warm_pool.as_ref().map_or(0.0, |pool| pool.stopped_cost);
+                    let mut sim = engine::Sim::new(world, &trace.jobs, policy.instance_idle(), options.timeline);
                     if let Some(window) = options.window {
                         sim = sim.timeline_window(window);
                     }
-                    summarize(name, sim.run(policy.as_mut(), progress))
+                    summarize(name, sim.run(policy.as_mut(), progress), stopped_cost)
                 })
             })
             .collect();
@@ -233,6 +277,12 @@ pub fn run(trace: &Trace, options: &Options, progress: &AtomicU64) -> Result<Rep
         slots: options.world.slots,
         boot_s: options.world.boot.as_secs_f64(),
         bounds: bounds(trace, &options.world),
+        warm_pool: options.warm_pool.as_ref().filter(|pool| pool.size > 0).map(|pool| WarmPoolReport {
+            size: pool.size,
+            start_s: pool.start.as_secs_f64(),
+            stopped_cost: pool.stopped_cost,
+            policies: WARM_POOL_POLICIES.iter().map(|p| p.to_string()).collect(),
+        }),
         policies,
     })
 }
@@ -294,13 +344,26 @@ pub fn table(report: &Report) -> String {
         report.bounds.work_instance_hours,
         report.bounds.reactive_instance_hours
     );
-    let _ = writeln!(
+    if let Some(pool) = &report.warm_pool {
+        let _ = writeln!(
+            out,
+            "warm pool for {}: {} stopped instances, start {} s, stopped at {} of the running price; \
+             cost-h = inst-h + pre-init hours + stopped hours x that price; warm = launches served from the pool",
+            pool.policies.join(", "),
+            pool.size,
+            pool.start_s,
+            pool.stopped_cost
+        );
+    }
+    let warm = report.warm_pool.is_some();
+    let _ = write!(
         out,
         "{:<22} {:>10} {:>10} {:>8} {:>8} {:>8} {:>8} {:>9} {:>8} {:>9} {:>5}",
         "policy", "inst-h", "idle-h", "p50 s", "p95 s", "p99 s", "max s", "react95 s", "launches", "disrupted", "peak"
     );
+    let _ = if warm { writeln!(out, " {:>10} {:>8} {:>8}", "cost-h", "warm", "pre-init") } else { writeln!(out) };
     for p in &report.policies {
-        let _ = writeln!(
+        let _ = write!(
             out,
             "{:<22} {:>10.2} {:>10.2} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>9.1} {:>8} {:>9} {:>5}",
             p.policy,
@@ -315,6 +378,11 @@ pub fn table(report: &Report) -> String {
             p.disrupted_jobs,
             p.peak_instances
         );
+        let _ = if warm {
+            writeln!(out, " {:>10.2} {:>8} {:>8}", p.cost_instance_hours, p.warm_launches, p.pool_launches)
+        } else {
+            writeln!(out)
+        };
     }
     out
 }
@@ -530,6 +598,91 @@ mod tests {
         assert_eq!(report.policies[0].launches, 1);
         assert_eq!(report.policies[0].instance_hours, 1.0);
         assert_eq!(report.policies[0].wait_p50_s, 0.0);
+    }
+
+    /// forge-scaler alone, boots of exactly 60 s, with a warm pool of `size` (start 20 s).
+    fn run_warm(csv: &str, size: u32, stopped_cost: f64) -> PolicyReport {
+        let trace = Trace::parse("t", csv).unwrap();
+        let mut options = Options { only: vec!["forge-scaler".into()], ..Options::default() };
+        options.world = World { boot_jitter: 0.0, ..World::default() };
+        options.warm_pool = Some(WarmPoolConfig::new(size, 20.0, stopped_cost, 1000).unwrap());
+        let report = run(&trace, &options, &AtomicU64::new(0)).unwrap();
+        report.policies.into_iter().next().unwrap()
+    }
+
+    #[test]
+    fn a_job_arriving_while_the_pool_still_pre_initialises_gets_a_cold_launch() {
+        // The pool's instance launches at 0 s and is stopped and ready only at 60 s.
+        let p = run_warm("arrival_s,duration_s\n0,100\n", 1, 0.05);
+        assert_eq!((p.launches, p.warm_launches, p.pool_launches), (1, 0, 1));
+        assert_eq!(p.wait_max_s, 60.0);
+        // The group's instance as without a pool: 60 s boot + 100 s job + 600 s idle.
+        assert_eq!(p.instance_hours, round3(760.0 / 3600.0));
+        // Its pre-initialisation (60 s) is billed as running; it is stopped from 60 s to the
+        // last job's end at 160 s.
+        assert_eq!(p.prewarm_hours, round3(60.0 / 3600.0));
+        assert_eq!(p.stopped_hours, round3(100.0 / 3600.0));
+        assert_eq!(p.cost_instance_hours, round3((760.0 + 60.0 + 0.05 * 100.0) / 3600.0));
+    }
+
+    /// One job at 1,000 s, a pool of one (pre-initialised 0..60 s, stopped from 60 s):
+    /// - the 1,000 s tick takes the stopped instance: ready at 1,020 s, so the job waits 20 s;
+    ///   it runs to 1,120 s and the instance leaves 600 s later: 720 s billed, 620 s idle;
+    /// - the pool refills at 1,000 s: a second pre-initialisation (60 s billed), stopped from
+    ///   1,060 s;
+    /// - stopped: 60..1,000 s and 1,060..1,120 s (the last job's end): 1,000 s.
+    #[test]
+    fn a_stopped_instance_serves_a_job_after_the_warm_start_and_the_refill_is_billed() {
+        let p = run_warm("arrival_s,duration_s\n1000,100\n", 1, 0.05);
+        assert_eq!((p.launches, p.warm_launches, p.pool_launches), (1, 1, 2));
+        assert_eq!(p.wait_max_s, 20.0);
+        assert_eq!(p.instance_hours, round3(720.0 / 3600.0));
+        assert_eq!(p.idle_instance_hours, round3(620.0 / 3600.0));
+        assert_eq!(p.prewarm_hours, round3(120.0 / 3600.0));
+        assert_eq!(p.stopped_hours, round3(1000.0 / 3600.0));
+        assert_eq!(p.cost_instance_hours, round3((720.0 + 120.0 + 0.05 * 1000.0) / 3600.0));
+    }
+
+    #[test]
+    fn stopped_hours_are_priced_at_the_stopped_cost() {
+        let csv = "arrival_s,duration_s\n1000,100\n";
+        let free = run_warm(csv, 1, 0.0);
+        let full = run_warm(csv, 1, 1.0);
+        assert_eq!(free.cost_instance_hours, round3((720.0 + 120.0) / 3600.0));
+        assert_eq!(full.cost_instance_hours, round3((720.0 + 120.0 + 1000.0) / 3600.0));
+        assert_eq!((free.wait_max_s, free.instance_hours), (full.wait_max_s, full.instance_hours));
+    }
+
+    #[test]
+    fn a_second_job_while_the_refill_pre_initialises_gets_a_cold_launch() {
+        // 1,000 s: the stopped instance (ready 1,020 s); 1,001 s: the refill is still
+        // pre-initialising (to 1,060 s), so the 1,010 s tick launches cold (ready 1,070 s).
+        let p = run_warm("arrival_s,duration_s\n1000,100\n1001,100\n", 1, 0.05);
+        assert_eq!((p.launches, p.warm_launches, p.pool_launches), (2, 1, 2));
+        assert_eq!(p.wait_p50_s, 20.0);
+        assert_eq!(p.wait_max_s, 69.0);
+    }
+
+    #[test]
+    fn a_warm_pool_applies_to_forge_scaler_only_and_a_slow_boot_waits_less_with_it() {
+        let slow = World { boot: Duration::from_secs(300), ..World::default() };
+        let only = vec!["forge-scaler".to_string(), "buildkite".to_string()];
+        let cold = Options { world: slow.clone(), only: only.clone(), ..Options::default() };
+        let warm = Options {
+            warm_pool: Some(WarmPoolConfig::new(2, 20.0, 0.05, 1000).unwrap()),
+            world: slow,
+            only,
+            ..Options::default()
+        };
+        let trace = Trace::parse(BUNDLED_TRACE_NAME, BUNDLED_TRACE).unwrap();
+        let cold = run(&trace, &cold, &AtomicU64::new(0)).unwrap();
+        let warm = run(&trace, &warm, &AtomicU64::new(0)).unwrap();
+        assert_eq!(cold.policy("buildkite"), warm.policy("buildkite"), "peers stay cold");
+        let (cold, warm) = (cold.policy("forge-scaler").unwrap(), warm.policy("forge-scaler").unwrap());
+        assert_eq!((cold.warm_launches, cold.cost_instance_hours), (0, cold.instance_hours));
+        assert!(warm.warm_launches > warm.launches / 2, "{warm:?}");
+        assert!(warm.wait_p50_s < cold.wait_p50_s / 2.0, "{warm:?} against {cold:?}");
+        assert!(warm.cost_instance_hours > warm.instance_hours);
     }
 
     #[test]

@@ -105,6 +105,9 @@ pub struct Timeline {
     /// The state since `since` (it holds until the next change).
     held: State,
     since: Millis,
+    /// The whole run: buckets are added past `window.to` as the run goes on, and the
+    /// timeline ends where the run ends.
+    growing: bool,
 }
 
 impl Timeline {
@@ -113,7 +116,22 @@ impl Timeline {
         let span = window.to.saturating_sub(window.from).max(SECOND);
         let bucket_ms = span.div_ceil(BUCKETS).max(SECOND);
         let count = span.div_ceil(bucket_ms) as usize;
-        Timeline { window, bucket_ms, buckets: vec![Bucket::default(); count], held: State::default(), since: 0 }
+        Timeline {
+            window,
+            bucket_ms,
+            buckets: vec![Bucket::default(); count],
+            held: State::default(),
+            since: 0,
+            growing: false,
+        }
+    }
+
+    /// A timeline of the whole run: buckets of `expected_span / BUCKETS` from time 0, added
+    /// for as long as the run lasts; it ends at the run's end.
+    pub fn whole_run(expected_span: Millis) -> Self {
+        let mut timeline = Timeline::new(Window { from: 0, to: expected_span });
+        timeline.growing = true;
+        timeline
     }
 
     /// The state changed to `state` at `now` (times never go back).
@@ -129,6 +147,11 @@ impl Timeline {
     /// Ends the run at `end`: the last state holds until then.
     pub fn finish(mut self, end: Millis) -> Vec<Sample> {
         self.hold_until(end);
+        if self.growing {
+            let count = (end.saturating_sub(self.window.from) / self.bucket_ms + 1) as usize;
+            self.buckets.truncate(count);
+            self.window.to = self.window.from + self.buckets.len() as Millis * self.bucket_ms;
+        }
         let (window, bucket_ms) = (self.window, self.bucket_ms);
         self.buckets
             .iter()
@@ -150,7 +173,12 @@ impl Timeline {
             .collect()
     }
 
-    fn index(&self, t: Millis) -> Option<usize> {
+    fn index(&mut self, t: Millis) -> Option<usize> {
+        if self.growing && t >= self.window.to {
+            let count = ((t - self.window.from) / self.bucket_ms + 1) as usize;
+            self.buckets.resize(count, Bucket::default());
+            self.window.to = self.window.from + count as Millis * self.bucket_ms;
+        }
         (self.window.from <= t && t < self.window.to).then(|| ((t - self.window.from) / self.bucket_ms) as usize)
     }
 
@@ -167,7 +195,7 @@ impl Timeline {
     /// Adds the held state over `[since, now)`, clipped to the window, bucket by bucket.
     fn hold_until(&mut self, now: Millis) {
         let from = self.since.max(self.window.from);
-        let to = now.min(self.window.to);
+        let to = if self.growing { now } else { now.min(self.window.to) };
         self.since = self.since.max(now);
         if from >= to {
             return;
@@ -245,6 +273,18 @@ mod tests {
         assert_eq!(samples[500].pending, 1);
         assert_eq!(samples[1499].pending, 1);
         assert!(samples.iter().all(|s| s.pending != 7));
+    }
+
+    #[test]
+    fn a_whole_run_timeline_goes_on_past_its_expected_span_and_ends_where_the_run_ends() {
+        let mut t = Timeline::whole_run(1_500_000); // 1 s buckets
+        t.change(0, state(1, 1, 1));
+        t.change(2_000_000, state(0, 0, 0));
+        let samples = t.finish(2_500_000);
+        assert_eq!(samples.len(), 2500, "up to the run's end, not the expected span");
+        assert_eq!(samples[1999].in_service, 1);
+        assert_eq!(samples[2000].in_service, 0);
+        assert_eq!(samples.last().unwrap().at_s, 2499.0);
     }
 
     #[test]

@@ -6,6 +6,7 @@ use crate::exit;
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
 use forge_scaler::recommend::{self, FloorsFile};
+use forge_scaler::sim::warm::{WarmPoolConfig, WarmPoolError};
 use forge_scaler::sim::{self, engine::Billing, trace::Trace, Options};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -27,7 +28,8 @@ pub enum BillingArg {
   forge-scaler simulate --trace year.csv --json --svg timeline.svg
   forge-scaler simulate --trace march.csv --svg week.svg --window 7d@2024-03-04 --trace-start 2024-03-01
   forge-scaler simulate --trace march.csv --cost-wait-svg frontier.svg
-  forge-scaler simulate --trace year.csv --floors floors.json --policy forge-scaler")]
+  forge-scaler simulate --trace year.csv --floors floors.json --policy forge-scaler
+  forge-scaler simulate --trace year.csv --boot 300 --warm-pool 2 --warm-start 20 --stopped-cost 0.05")]
 pub struct SimulateArgs {
     /// CSV trace `arrival_s,duration_s[,labels][,project]` (default: the bundled
     /// travis-jackson-databind trace).
@@ -71,6 +73,17 @@ pub struct SimulateArgs {
     /// forge-scaler's cap on the proportional spare (`spare_max`).
     #[arg(long)]
     pub spare_max: Option<u32>,
+    /// An EC2 Auto Scaling warm pool of this many stopped, pre-initialised instances for
+    /// forge-scaler's policies (the others stay cold); at most --max. 0: none.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub warm_pool: u32,
+    /// A warm instance's start to a working agent, in seconds (published: 10-30 s).
+    #[arg(long, value_name = "SECONDS", default_value_t = 20.0, requires = "warm_pool")]
+    pub warm_start: f64,
+    /// Price of a stopped instance-hour as a fraction of a running one, within 0..=1 (EBS only:
+    /// about 0.05).
+    #[arg(long, value_name = "F", default_value_t = 0.05, requires = "warm_pool")]
+    pub stopped_cost: f64,
     /// GitLab's idle_count (warm job slots it keeps; GitLab's AWS example uses 5).
     #[arg(long, default_value_t = 0)]
     pub gitlab_idle_count: u32,
@@ -173,6 +186,17 @@ fn run(args: SimulateArgs) -> anyhow::Result<()> {
         }
         None => None,
     };
+    if args.warm_pool > 0 {
+        let pool = WarmPoolConfig::new(args.warm_pool, args.warm_start, args.stopped_cost, args.max).map_err(|e| {
+            let flag = match e {
+                WarmPoolError::StoppedCost(_) => "--stopped-cost",
+                WarmPoolError::Start(_) => "--warm-start",
+                WarmPoolError::LargerThanMax { .. } => "--warm-pool",
+            };
+            anyhow::anyhow!("{flag}: {e}")
+        })?;
+        options.warm_pool = Some(pool);
+    }
 
     let policies = if options.only.is_empty() { sim::POLICY_NAMES.len() } else { options.only.len() };
     let total = (trace.jobs.len() * (policies + usize::from(floors.is_some()))) as u64;
