@@ -147,7 +147,7 @@ Parameters:
     Type: Number
     Default: 0
     MinValue: 0
-    Description: Stopped, pre-initialised instances kept ready (0 = no warm pool).
+    Description: Stopped, pre-initialised instances kept ready (0 = no warm pool). AWS refuses a warm pool on a group with Spot (SpotInstanceTypes) instances.
   WorkingHoursMinSize:
     Type: Number
     Default: 0
@@ -352,6 +352,9 @@ Resources:
     Properties:
       AutoScalingGroupName: !Ref AgentGroup
       MinSize: !Ref WarmPoolSize
+      # Pool size = max(MinSize, MaxGroupPreparedCapacity - desired): exactly WarmPoolSize
+      # (without it AWS keeps MaxSize - desired stopped instances).
+      MaxGroupPreparedCapacity: !Ref WarmPoolSize
       PoolState: Stopped
 
   # Working-hours floor: native scheduled actions raise MinSize in the morning and lower it in
