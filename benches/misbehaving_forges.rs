@@ -28,6 +28,9 @@ struct Scenario {
     name: &'static str,
     fault_of: fn(usize) -> Fault,
     forges_per_kind: usize,
+    /// Pools that must end in an error or a partial count (the others' forges have no pages
+    /// to follow or answer in time).
+    min_faulted: usize,
 }
 
 /// A config with `forges_per_kind` forges of every kind, one pool each, at the fakes' ports.
@@ -64,6 +67,7 @@ struct Run {
     errors: usize,
     partial: usize,
     pools: usize,
+    sample: String,
 }
 
 fn run(scenario: &Scenario, runtime: &tokio::runtime::Runtime) -> Run {
@@ -110,16 +114,28 @@ fn run(scenario: &Scenario, runtime: &tokio::runtime::Runtime) -> Run {
     let fields: Vec<&str> = figures.split_whitespace().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect();
     let num = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(f64::NAN);
     drop(fakes);
-    Run { peak_kib: num(0) as u64, wall_s: num(1), cpu_s: num(2) + num(3), errors, partial, pools: ports.len() }
+    let sample = pools.first().map(|p| p.to_string()).unwrap_or_default();
+    Run { peak_kib: num(0) as u64, wall_s: num(1), cpu_s: num(2) + num(3), errors, partial, pools: ports.len(), sample }
 }
 
 fn main() {
     // `cargo bench` passes --bench; `cargo test --benches` does not: then run one small scenario.
     let quick = !std::env::args().any(|a| a == "--bench");
     let scenarios = [
-        Scenario { name: "endless chunked body", fault_of: |_| Fault::OversizedStream, forges_per_kind: 1 },
-        Scenario { name: "body announcing 100 MB", fault_of: |_| Fault::OversizedAnnounced, forges_per_kind: 1 },
-        Scenario { name: "endless pagination", fault_of: |_| Fault::EndlessPagination, forges_per_kind: 1 },
+        Scenario { name: "endless chunked body", fault_of: |_| Fault::OversizedStream, forges_per_kind: 1, min_faulted: 8 },
+        Scenario {
+            name: "body announcing 100 MB",
+            fault_of: |_| Fault::OversizedAnnounced,
+            forges_per_kind: 1,
+            min_faulted: 8,
+        },
+        // Only GitHub, GitLab and Gitea follow pages; the others read one answer.
+        Scenario {
+            name: "endless pagination",
+            fault_of: |_| Fault::EndlessPagination,
+            forges_per_kind: 1,
+            min_faulted: 3,
+        },
         Scenario {
             name: "a mix: each kind its own fault",
             fault_of: |k| {
@@ -135,11 +151,13 @@ fn main() {
                 ][k]
             },
             forges_per_kind: 1,
+            min_faulted: 4,
         },
         Scenario {
             name: "endless chunked body, 4 forges per kind",
             fault_of: |_| Fault::OversizedStream,
             forges_per_kind: 4,
+            min_faulted: 32,
         },
     ];
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
@@ -149,7 +167,14 @@ fn main() {
     println!("|---|---|---|---|---|---|---|---|");
     for scenario in scenarios.iter().take(if quick { 1 } else { scenarios.len() }) {
         let r = run(scenario, &runtime);
-        assert!(r.errors + r.partial >= r.pools / 2, "{}: the faults were not seen", scenario.name);
+        assert!(
+            r.errors + r.partial >= scenario.min_faulted,
+            "{}: the faults were not seen ({} errors, {} partial): {}",
+            scenario.name,
+            r.errors,
+            r.partial,
+            r.sample
+        );
         let mib = r.peak_kib as f64 / 1024.0;
         println!(
             "| {} | {} | {} | {} | {:.1} MiB | {:.0} % | {:.1} s | {:.2} s |",

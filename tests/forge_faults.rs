@@ -230,7 +230,7 @@ async fn every_forge_answering_null_empty_array_or_empty_object_sees_no_jobs_or_
 async fn every_forge_answering_an_oversized_body_stops_reading_at_the_cap() {
     // A long deadline: the cap, not the deadline, must end these reads. Every forge streams at
     // once here, so a stream may also meet the process's shared budget for answers in flight
-    // first (8 forges x the 8 MiB cap pass 48 MiB): that too ends it, as its own error.
+    // first (8 forges x the 8 MiB cap pass 32 MiB): that too ends it, as its own error.
     for fault in [Fault::OversizedAnnounced, Fault::OversizedStream] {
         let mut capped = 0;
         for cell in every_forge_by(fault, Duration::from_secs(8)).await {

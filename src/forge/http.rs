@@ -30,7 +30,7 @@ pub const ERROR_BODY_BYTES: usize = 64 * 1024;
 /// take more than is left is `ForgeError::MemoryBudget` for its pool (it needs other forges'
 /// answers to be oversized at the same moment: an answer within its cap is only refused
 /// while others hold most of this).
-pub const BODIES_IN_FLIGHT_BYTES: u64 = 48 * 1024 * 1024;
+pub const BODIES_IN_FLIGHT_BYTES: u64 = 32 * 1024 * 1024;
 
 /// Bytes the answers being read now hold (their buffers' capacity).
 static BODIES_IN_FLIGHT: AtomicU64 = AtomicU64::new(0);
