@@ -177,6 +177,45 @@ pub fn step(input: &PoolInput<'_>, now: DateTime<Utc>) -> PoolStep {
     PoolStep { observation, plan, notes, tags }
 }
 
+/// How far one step's outcome holds: the planner's [`plan::Hold`](crate::plan::Hold) and the
+/// tags. For the same policy, idle rule, group (MinSize, MaxSize, desired capacity, tags)
+/// and waiting count, while pending + running stays at most `demand_up_to` and before
+/// `until`, a later step raises nothing and asks for the same tag values, whatever the
+/// jobs' ages. The simulator uses it to skip ticks that could only repeat this one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepHold {
+    pub demand_up_to: u32,
+    /// None: no time limit.
+    pub until: Option<DateTime<Utc>>,
+    /// An adaptive idle timeout: the hold lasts only while no job is created, and a later
+    /// step writes the arrivals tag and idle timeout this computes for its time.
+    pub adaptive: Option<AdaptiveHold>,
+}
+
+/// The [`StepHold`] of `decided`, the step of `input` at `now`; None when it raises or
+/// when only time holds a raise back.
+pub fn hold(input: &PoolInput<'_>, decided: &PoolStep, now: DateTime<Utc>) -> Option<StepHold> {
+    let plan = crate::plan::hold(input.policy, &decided.observation, &decided.plan)?;
+    let demand_up_to = plan.demand_up_to;
+    match input.idle {
+        IdleRule::Adaptive(settings) if input.instance_tags => {
+            let jobs = input.jobs.pending.iter().chain(&input.jobs.running);
+            let history = adaptive_history(&input.group.tags, jobs, now);
+            // A longer clock in the tag may fit fewer arrivals: the hold ends there.
+            let until =
+                chrono::TimeZone::timestamp_opt(&Utc, history.fits_alike_until().min(i64::MAX as u64) as i64, 0)
+                    .single();
+            let adaptive = AdaptiveHold::new(history, decided.plan.desired, settings);
+            Some(StepHold {
+                demand_up_to,
+                until: Some(until.unwrap_or(DateTime::<Utc>::MAX_UTC)),
+                adaptive: Some(adaptive),
+            })
+        }
+        _ => Some(StepHold { demand_up_to, until: None, adaptive: None }),
+    }
+}
+
 /// The adaptive idle timeout of one pool at one tick, and the arrivals tag to write back.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AdaptiveIdle {
@@ -195,13 +234,63 @@ pub fn adaptive_idle<'a>(
     now: DateTime<Utc>,
     settings: &AdaptiveSettings,
 ) -> AdaptiveIdle {
-    let now_s = now.timestamp().max(0) as u64;
-    let mut history = group_tags.get(tags::ARRIVALS).and_then(|t| ArrivalHistory::from_tag(t)).unwrap_or_default();
-    let created = jobs.filter_map(|j| j.created).map(|c| c.timestamp().max(0) as u64);
-    history.record(created, now_s, ARRIVALS_KEPT);
-    history.fit_tag();
-    let timeout = adaptive::idle_timeout(&history.arrivals_s, instances.max(1), now_s, settings);
+    let history = adaptive_history(group_tags, jobs, now);
+    let timeout = adaptive::idle_timeout(&history.arrivals_s, instances.max(1), seconds(now), settings);
     AdaptiveIdle { timeout: Duration::from_secs(timeout.as_secs()), arrivals_tag: history.to_tag() }
+}
+
+fn seconds(t: DateTime<Utc>) -> u64 {
+    t.timestamp().max(0) as u64
+}
+
+/// The pool's arrival history as a step at `now` leaves it: read from the group tag, the
+/// jobs created since it was written added, fitted to one tag value.
+fn adaptive_history<'a>(
+    group_tags: &BTreeMap<String, String>,
+    jobs: impl Iterator<Item = &'a JobRef>,
+    now: DateTime<Utc>,
+) -> ArrivalHistory {
+    let mut history = group_tags.get(tags::ARRIVALS).and_then(|t| ArrivalHistory::from_tag(t)).unwrap_or_default();
+    let created = jobs.filter_map(|j| j.created).map(seconds);
+    history.record(created, seconds(now), ARRIVALS_KEPT);
+    history.fit_tag();
+    history
+}
+
+/// What an adaptive step writes at later times while no job is created: its history with
+/// a later clock, and the idle timeout of its instance count at that time (only the open
+/// gap since the last arrival grows). Computed as [`adaptive_idle`] computes them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdaptiveHold {
+    history: ArrivalHistory,
+    timeouts: adaptive::IdleTimeouts,
+}
+
+impl AdaptiveHold {
+    fn new(history: ArrivalHistory, instances: u32, settings: &AdaptiveSettings) -> Self {
+        let timeouts = adaptive::IdleTimeouts::new(&history.arrivals_s, instances.max(1), settings);
+        AdaptiveHold { history, timeouts }
+    }
+    /// The idle timeout a step at `now` would publish.
+    pub fn timeout(&self, now: DateTime<Utc>) -> Duration {
+        Duration::from_secs(self.timeouts.at(seconds(now)).as_secs())
+    }
+    /// The first instant after `now` at which that timeout may change (None: never).
+    pub fn timeout_holds_until(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let until = self.timeouts.holds_until(seconds(now))?;
+        Some(
+            chrono::TimeZone::timestamp_opt(&Utc, until.min(i64::MAX as u64) as i64, 0)
+                .single()
+                .unwrap_or(DateTime::<Utc>::MAX_UTC),
+        )
+    }
+    /// The arrivals tag a step at `now` would write.
+    pub fn arrivals_tag(&self, now: DateTime<Utc>) -> String {
+        let mut history = self.history.clone();
+        history.record(std::iter::empty(), seconds(now), ARRIVALS_KEPT);
+        history.fit_tag();
+        history.to_tag()
+    }
 }
 
 /// A job two pools could serve counts once, for the first pool in name order: given each

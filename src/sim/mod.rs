@@ -53,6 +53,9 @@ pub struct Options {
     pub only: Vec<String>,
     /// Keep a timeline for the plot.
     pub timeline: bool,
+    /// forge-scaler's policies skip looks that could only repeat their last one (event
+    /// skipping: cost grows with events, not ticks). Off only to check it changes nothing.
+    pub skip_events: bool,
 }
 
 impl Default for Options {
@@ -67,6 +70,7 @@ impl Default for Options {
             spare_max: None,
             only: Vec::new(),
             timeline: false,
+            skip_events: true,
         }
     }
 }
@@ -136,13 +140,16 @@ pub fn make_policy(name: &str, trace: &Trace, options: &Options) -> Option<Box<d
             } else {
                 ForgeScaler::adaptive(slots, max, options.adaptive.clone())
             };
-            let scaler = scaler.spare_ratio(options.spare_ratio, options.spare_max).with_webhooks(options.webhooks);
+            let scaler = scaler
+                .spare_ratio(options.spare_ratio, options.spare_max)
+                .with_webhooks(options.webhooks)
+                .with_skipping(options.skip_events);
             match world.billing {
                 engine::Billing::Hourly => Box::new(scaler.billed_hourly()),
                 engine::Billing::PerSecond => Box::new(scaler),
             }
         }
-        "vespene" => Box::new(ForgeScaler::vespene(slots, max)),
+        "vespene" => Box::new(ForgeScaler::vespene(slots, max).with_skipping(options.skip_events)),
         _ => return None,
     })
 }
