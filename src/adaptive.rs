@@ -198,18 +198,20 @@ pub struct ArrivalHistory {
 /// AWS tag values hold at most 256 characters.
 pub const TAG_VALUE_MAX: usize = 256;
 
-fn base36(mut n: u64) -> String {
+/// Appends `n` in base 36 (lower case) without allocating.
+fn push_base36(out: &mut String, mut n: u64) {
     const DIGITS: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
-    let mut out = Vec::new();
+    let mut digits = [0u8; 13]; // 36^13 > u64::MAX
+    let mut first = digits.len();
     loop {
-        out.push(DIGITS[(n % 36) as usize]);
+        first -= 1;
+        digits[first] = DIGITS[(n % 36) as usize];
         n /= 36;
         if n == 0 {
             break;
         }
     }
-    out.reverse();
-    String::from_utf8(out).unwrap_or_default()
+    digits[first..].iter().for_each(|&d| out.push(d as char));
 }
 
 fn base36_len(mut n: u64) -> usize {
@@ -273,13 +275,14 @@ impl ArrivalHistory {
     /// `seen:first.delta.delta...` in base 36, dropping the oldest arrivals until it fits.
     pub fn to_tag(&self) -> String {
         let kept = &self.arrivals_s[self.arrivals_s.len() - self.fitting()..];
-        let mut out = base36(self.seen_until_s);
+        let mut out = String::with_capacity(TAG_VALUE_MAX);
+        push_base36(&mut out, self.seen_until_s);
         out.push(':');
         if let Some(&start) = kept.first() {
-            out.push_str(&base36(start));
+            push_base36(&mut out, start);
             for w in kept.windows(2) {
                 out.push('.');
-                out.push_str(&base36(w[1].saturating_sub(w[0])));
+                push_base36(&mut out, w[1].saturating_sub(w[0]));
             }
         }
         out

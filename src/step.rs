@@ -140,12 +140,23 @@ pub fn render(notes: &[Note], plan: &Plan) -> Vec<String> {
 
 /// One pool's whole decision: plan, tags and notes. Pure.
 pub fn step(input: &PoolInput<'_>, now: DateTime<Utc>) -> PoolStep {
+    decide(input, now, false).0
+}
+
+/// [`step`], and how far its outcome holds ([`StepHold`]), from one computation.
+pub fn step_with_hold(input: &PoolInput<'_>, now: DateTime<Utc>) -> (PoolStep, Option<StepHold>) {
+    decide(input, now, true)
+}
+
+fn decide(input: &PoolInput<'_>, now: DateTime<Utc>, want_hold: bool) -> (PoolStep, Option<StepHold>) {
     let jobs = input.jobs;
     let observation = Observation {
         queue: Queue::from_jobs(&jobs.pending, &jobs.running, jobs.waiting, now),
         group: input.group.group.clone(),
     };
     let plan = plan(input.policy, &observation, now);
+    let plan_hold = if want_hold { crate::plan::hold(input.policy, &observation, &plan) } else { None };
+    let mut hold = plan_hold.map(|h| StepHold { demand_up_to: h.demand_up_to, until: None, adaptive: None });
     let mut notes = input.notes.clone();
     if let Some(why) = &jobs.partial {
         notes.push(Note::Partial { why: why.clone() });
@@ -159,22 +170,27 @@ pub fn step(input: &PoolInput<'_>, now: DateTime<Utc>) -> PoolStep {
         let idle_timeout = match input.idle {
             IdleRule::Fixed(timeout) => *timeout,
             IdleRule::Adaptive(settings) => {
-                let chosen = adaptive_idle(
-                    &input.group.tags,
-                    jobs.pending.iter().chain(&jobs.running),
-                    plan.desired,
-                    now,
-                    settings,
-                );
-                tags.push((tags::ARRIVALS, chosen.arrivals_tag));
-                notes.push(Note::AdaptiveIdle { timeout: chosen.timeout });
-                chosen.timeout
+                let history = adaptive_history(&input.group.tags, jobs.pending.iter().chain(&jobs.running), now);
+                let adaptive = AdaptiveHold::new(history, plan.desired, settings);
+                let timeout = adaptive.timeout(now);
+                tags.push((tags::ARRIVALS, adaptive.history.to_tag()));
+                notes.push(Note::AdaptiveIdle { timeout });
+                if let Some(hold) = &mut hold {
+                    // A longer clock in the tag may fit fewer arrivals: the hold ends there.
+                    hold.until = Some(at_second(adaptive.history.fits_alike_until()));
+                    hold.adaptive = Some(adaptive);
+                }
+                timeout
             }
         };
         tags.push((tags::IDLE_TIMEOUT, humantime::format_duration(idle_timeout).to_string()));
         tags.push((tags::BOOT_TIMEOUT, humantime::format_duration(input.policy.boot_timeout).to_string()));
     }
-    PoolStep { observation, plan, notes, tags }
+    (PoolStep { observation, plan, notes, tags }, hold)
+}
+
+fn at_second(s: u64) -> DateTime<Utc> {
+    chrono::TimeZone::timestamp_opt(&Utc, s.min(i64::MAX as u64) as i64, 0).single().unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
 /// How far one step's outcome holds: the planner's [`plan::Hold`](crate::plan::Hold) and the
@@ -182,6 +198,7 @@ pub fn step(input: &PoolInput<'_>, now: DateTime<Utc>) -> PoolStep {
 /// and waiting count, while pending + running stays at most `demand_up_to` and before
 /// `until`, a later step raises nothing and asks for the same tag values, whatever the
 /// jobs' ages. The simulator uses it to skip ticks that could only repeat this one.
+/// None (from [`step_with_hold`]) when the step raises or when only time holds a raise back.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StepHold {
     pub demand_up_to: u32,
@@ -190,30 +207,6 @@ pub struct StepHold {
     /// An adaptive idle timeout: the hold lasts only while no job is created, and a later
     /// step writes the arrivals tag and idle timeout this computes for its time.
     pub adaptive: Option<AdaptiveHold>,
-}
-
-/// The [`StepHold`] of `decided`, the step of `input` at `now`; None when it raises or
-/// when only time holds a raise back.
-pub fn hold(input: &PoolInput<'_>, decided: &PoolStep, now: DateTime<Utc>) -> Option<StepHold> {
-    let plan = crate::plan::hold(input.policy, &decided.observation, &decided.plan)?;
-    let demand_up_to = plan.demand_up_to;
-    match input.idle {
-        IdleRule::Adaptive(settings) if input.instance_tags => {
-            let jobs = input.jobs.pending.iter().chain(&input.jobs.running);
-            let history = adaptive_history(&input.group.tags, jobs, now);
-            // A longer clock in the tag may fit fewer arrivals: the hold ends there.
-            let until =
-                chrono::TimeZone::timestamp_opt(&Utc, history.fits_alike_until().min(i64::MAX as u64) as i64, 0)
-                    .single();
-            let adaptive = AdaptiveHold::new(history, decided.plan.desired, settings);
-            Some(StepHold {
-                demand_up_to,
-                until: Some(until.unwrap_or(DateTime::<Utc>::MAX_UTC)),
-                adaptive: Some(adaptive),
-            })
-        }
-        _ => Some(StepHold { demand_up_to, until: None, adaptive: None }),
-    }
 }
 
 /// The adaptive idle timeout of one pool at one tick, and the arrivals tag to write back.
@@ -234,9 +227,8 @@ pub fn adaptive_idle<'a>(
     now: DateTime<Utc>,
     settings: &AdaptiveSettings,
 ) -> AdaptiveIdle {
-    let history = adaptive_history(group_tags, jobs, now);
-    let timeout = adaptive::idle_timeout(&history.arrivals_s, instances.max(1), seconds(now), settings);
-    AdaptiveIdle { timeout: Duration::from_secs(timeout.as_secs()), arrivals_tag: history.to_tag() }
+    let adaptive = AdaptiveHold::new(adaptive_history(group_tags, jobs, now), instances, settings);
+    AdaptiveIdle { timeout: adaptive.timeout(now), arrivals_tag: adaptive.history.to_tag() }
 }
 
 fn seconds(t: DateTime<Utc>) -> u64 {
@@ -277,12 +269,7 @@ impl AdaptiveHold {
     }
     /// The first instant after `now` at which that timeout may change (None: never).
     pub fn timeout_holds_until(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        let until = self.timeouts.holds_until(seconds(now))?;
-        Some(
-            chrono::TimeZone::timestamp_opt(&Utc, until.min(i64::MAX as u64) as i64, 0)
-                .single()
-                .unwrap_or(DateTime::<Utc>::MAX_UTC),
-        )
+        self.timeouts.holds_until(seconds(now)).map(at_second)
     }
     /// The arrivals tag a step at `now` would write.
     pub fn arrivals_tag(&self, now: DateTime<Utc>) -> String {

@@ -1,5 +1,5 @@
 //! Event skipping changes no result: forge-scaler's policies skip the looks that could only
-//! repeat their last one (`step::hold`), and every policy measures exactly the same with
+//! repeat their last one (`step::step_with_hold`), and every policy measures exactly the same with
 //! and without skipping, on traces and settings chosen to reach every hold and wake path.
 
 use forge_scaler::sim::engine::{Billing, Faults, Measured, Millis, Sim, World};

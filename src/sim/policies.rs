@@ -134,7 +134,7 @@ pub struct ForgeScaler {
 }
 
 /// A look that changed nothing, and how far looks after it would change nothing either
-/// (`step::hold`), in the simulator's terms.
+/// (`step::step_with_hold`), in the simulator's terms.
 #[derive(Debug, Clone, PartialEq)]
 struct Held {
     demand_up_to: u32,
@@ -452,8 +452,8 @@ impl ForgeScaler {
             group: &group,
             notes: Vec::new(),
         };
-        let decided = step::step(&input, at(now));
-        let hold = if self.skip { step::hold(&input, &decided, at(now)) } else { None };
+        let (decided, hold) =
+            if self.skip { step::step_with_hold(&input, at(now)) } else { (step::step(&input, at(now)), None) };
         self.tags = group.tags;
         self.last_tick = Some(now);
         self.held = None;
@@ -823,7 +823,8 @@ mod tests {
         // Polls every 10 s: most look at an unchanged fleet. Polls every 5 minutes: fewer do.
         let fixed = || ForgeScaler::fixed(1, 1000, Duration::from_secs(600));
         let vespene = || ForgeScaler::vespene(2, 1000);
-        for (make, fewer) in [(&fixed as &dyn Fn() -> ForgeScaler, 3), (&vespene, 1)] {
+        let adaptive = || ForgeScaler::adaptive(1, 1000, AdaptiveSettings::default());
+        for (make, fewer) in [(&fixed as &dyn Fn() -> ForgeScaler, 3), (&vespene, 1), (&adaptive, 3)] {
             let (mut skipping, mut every) = (make(), make().with_skipping(false));
             let skipped = replay(&mut skipping, &trace.jobs);
             assert_eq!(skipped, replay(&mut every, &trace.jobs), "{}", every.name());
