@@ -102,7 +102,7 @@ impl IdleTimeouts {
         let spread = instances.max(1) as f64;
         let closed = (bursts.len() > settings.min_gaps).then(|| {
             let mut gaps: Vec<f64> = bursts.windows(2).map(|w| (w[1] - w[0]) as f64 * spread).collect();
-            gaps.sort_by(f64::total_cmp);
+            gaps.sort_unstable_by(f64::total_cmp);
             gaps
         });
         let floor = settings.floor.as_secs_f64();
@@ -163,13 +163,22 @@ impl IdleTimeouts {
         self.choose(now_s).0
     }
 
+    /// [`at`](Self::at) and [`holds_until`](Self::holds_until) from one computation.
+    pub fn at_and_until(&self, now_s: u64) -> (Duration, Option<u64>) {
+        let (timeout, chosen) = self.choose(now_s);
+        (timeout, self.until(now_s, chosen))
+    }
+
     /// The first second after `now_s` at which [`at`](Self::at) may answer something else
     /// (None: never). As time passes only the open gap grows; a cost at a candidate below
     /// it stays, every other cost only grows, so a choice below the open gap stands until
     /// the open gap passes a gap, the floor or the ceiling. A choice at or above the open
     /// gap may change at the next second.
     pub fn holds_until(&self, now_s: u64) -> Option<u64> {
-        let (_, chosen) = self.choose(now_s);
+        self.until(now_s, self.choose(now_s).1)
+    }
+
+    fn until(&self, now_s: u64, chosen: Option<f64>) -> Option<u64> {
         let (Some(closed), Some(chosen)) = (&self.closed, chosen) else {
             return None;
         };
@@ -199,7 +208,7 @@ pub struct ArrivalHistory {
 pub const TAG_VALUE_MAX: usize = 256;
 
 /// Appends `n` in base 36 (lower case) without allocating.
-fn push_base36(out: &mut String, mut n: u64) {
+fn push_base36(out: &mut Vec<u8>, mut n: u64) {
     const DIGITS: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
     let mut digits = [0u8; 13]; // 36^13 > u64::MAX
     let mut first = digits.len();
@@ -211,7 +220,7 @@ fn push_base36(out: &mut String, mut n: u64) {
             break;
         }
     }
-    digits[first..].iter().for_each(|&d| out.push(d as char));
+    out.extend_from_slice(&digits[first..]);
 }
 
 fn base36_len(mut n: u64) -> usize {
@@ -275,35 +284,48 @@ impl ArrivalHistory {
     /// `seen:first.delta.delta...` in base 36, dropping the oldest arrivals until it fits.
     pub fn to_tag(&self) -> String {
         let kept = &self.arrivals_s[self.arrivals_s.len() - self.fitting()..];
-        let mut out = String::with_capacity(TAG_VALUE_MAX);
+        let mut out = Vec::with_capacity(TAG_VALUE_MAX);
         push_base36(&mut out, self.seen_until_s);
-        out.push(':');
+        out.push(b':');
         if let Some(&start) = kept.first() {
             push_base36(&mut out, start);
             for w in kept.windows(2) {
-                out.push('.');
+                out.push(b'.');
                 push_base36(&mut out, w[1].saturating_sub(w[0]));
             }
         }
-        out
+        String::from_utf8(out).unwrap_or_default()
     }
 
     /// Parses [`to_tag`](Self::to_tag)'s form; None for anything else (the caller starts over).
     pub fn from_tag(tag: &str) -> Option<ArrivalHistory> {
         let (seen, rest) = tag.split_once(':')?;
-        let seen_until_s = u64::from_str_radix(seen, 36).ok()?;
-        let mut arrivals_s = Vec::new();
+        let seen_until_s = parse_base36(seen.as_bytes())?;
+        let mut arrivals_s = Vec::with_capacity(rest.len() / 2 + 1);
         if !rest.is_empty() {
-            let mut parts = rest.split('.');
-            let mut t = u64::from_str_radix(parts.next()?, 36).ok()?;
+            let mut parts = rest.as_bytes().split(|&b| b == b'.');
+            let mut t = parse_base36(parts.next()?)?;
             arrivals_s.push(t);
             for p in parts {
-                t = t.checked_add(u64::from_str_radix(p, 36).ok()?)?;
+                t = t.checked_add(parse_base36(p)?)?;
                 arrivals_s.push(t);
             }
         }
         Some(ArrivalHistory { seen_until_s, arrivals_s })
     }
+}
+
+/// `u64::from_str_radix(text, 36)` on bytes: an optional `+`, then at least one digit
+/// (either case), no overflow.
+fn parse_base36(text: &[u8]) -> Option<u64> {
+    let digits = match text {
+        [b'+', rest @ ..] if !rest.is_empty() => rest,
+        _ => text,
+    };
+    if digits.is_empty() {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |n, &b| n.checked_mul(36)?.checked_add((b as char).to_digit(36)? as u64))
 }
 
 #[cfg(test)]
@@ -376,6 +398,11 @@ mod tests {
     }
 
     proptest::proptest! {
+        #[test]
+        fn base36_parsing_accepts_exactly_what_from_str_radix_accepts(text in "[+\\-0-9a-zA-Z.:]{0,16}") {
+            proptest::prop_assert_eq!(parse_base36(text.as_bytes()), u64::from_str_radix(&text, 36).ok());
+        }
+
         #[test]
         fn the_timeouts_of_one_history_equal_the_one_pass_computation_and_hold_as_they_say(
             settings in arb_settings(),

@@ -267,9 +267,11 @@ impl AdaptiveHold {
     pub fn timeout(&self, now: DateTime<Utc>) -> Duration {
         Duration::from_secs(self.timeouts.at(seconds(now)).as_secs())
     }
-    /// The first instant after `now` at which that timeout may change (None: never).
-    pub fn timeout_holds_until(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        self.timeouts.holds_until(seconds(now)).map(at_second)
+    /// The idle timeout a step at `now` would publish, and the first instant after `now` at
+    /// which it may change (None: never).
+    pub fn timeout_and_until(&self, now: DateTime<Utc>) -> (Duration, Option<DateTime<Utc>>) {
+        let (timeout, until) = self.timeouts.at_and_until(seconds(now));
+        (Duration::from_secs(timeout.as_secs()), until.map(at_second))
     }
     /// The arrivals tag a step at `now` would write.
     pub fn arrivals_tag(&self, now: DateTime<Utc>) -> String {

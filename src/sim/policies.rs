@@ -283,8 +283,8 @@ impl ForgeScaler {
         if now < self.timeout_until {
             return;
         }
-        let timeout = adaptive.timeout(at(now));
-        self.timeout_until = adaptive.timeout_holds_until(at(now)).map_or(Millis::MAX, millis);
+        let (timeout, until) = adaptive.timeout_and_until(at(now));
+        self.timeout_until = until.map_or(Millis::MAX, millis);
         let value = humantime::format_duration(timeout).to_string();
         if self.tags.get(tags::IDLE_TIMEOUT) != Some(&value) {
             if let Ok(timeout) = humantime::parse_duration(&value) {
@@ -465,7 +465,7 @@ impl ForgeScaler {
         let writes = decided.tag_writes(&self.tags);
         if let Some(hold) = hold.filter(|_| !raises && writes.iter().all(|(key, _)| key == tags::ARRIVALS)) {
             if let Some(adaptive) = &hold.adaptive {
-                self.timeout_until = adaptive.timeout_holds_until(at(now)).map_or(Millis::MAX, millis);
+                self.timeout_until = adaptive.timeout_and_until(at(now)).1.map_or(Millis::MAX, millis);
             }
             self.held = Some(Held {
                 demand_up_to: hold.demand_up_to,
