@@ -177,7 +177,7 @@ fn decide(input: &PoolInput<'_>, now: DateTime<Utc>, want_hold: bool) -> (PoolSt
                 notes.push(Note::AdaptiveIdle { timeout });
                 if let Some(hold) = &mut hold {
                     // A longer clock in the tag may fit fewer arrivals: the hold ends there.
-                    hold.until = Some(at_second(adaptive.history.fits_alike_until()));
+                    hold.until = Some(adaptive.until());
                     hold.adaptive = Some(adaptive);
                 }
                 timeout
@@ -204,8 +204,8 @@ pub struct StepHold {
     pub demand_up_to: u32,
     /// None: no time limit.
     pub until: Option<DateTime<Utc>>,
-    /// An adaptive idle timeout: the hold lasts only while no job is created, and a later
-    /// step writes the arrivals tag and idle timeout this computes for its time.
+    /// An adaptive idle timeout: a later step writes the arrivals tag and idle timeout this
+    /// computes for its time and the jobs it sees ([`AdaptiveHold::advance`]).
     pub adaptive: Option<AdaptiveHold>,
 }
 
@@ -243,25 +243,49 @@ fn adaptive_history<'a>(
     now: DateTime<Utc>,
 ) -> ArrivalHistory {
     let mut history = group_tags.get(tags::ARRIVALS).and_then(|t| ArrivalHistory::from_tag(t)).unwrap_or_default();
-    let created = jobs.filter_map(|j| j.created).map(seconds);
-    history.record(created, seconds(now), ARRIVALS_KEPT);
-    history.fit_tag();
+    record_seen(&mut history, jobs.filter_map(|j| j.created), now);
     history
 }
 
-/// What an adaptive step writes at later times while no job is created: its history with
-/// a later clock, and the idle timeout of its instance count at that time (only the open
-/// gap since the last arrival grows). Computed as [`adaptive_idle`] computes them.
+/// Adds the jobs created since the history was written (`created`: the creation times of
+/// the jobs a step at `now` sees) and fits it to one tag value.
+fn record_seen(history: &mut ArrivalHistory, created: impl Iterator<Item = DateTime<Utc>>, now: DateTime<Utc>) {
+    history.record(created.map(seconds), seconds(now), ARRIVALS_KEPT);
+    history.fit_tag();
+}
+
+/// What an adaptive step writes at later times for the same instance count: its history
+/// with the jobs created since and a later clock, and the idle timeout of that history at
+/// that time. Computed as [`adaptive_idle`] computes them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AdaptiveHold {
     history: ArrivalHistory,
+    instances: u32,
+    settings: AdaptiveSettings,
     timeouts: adaptive::IdleTimeouts,
 }
 
 impl AdaptiveHold {
     fn new(history: ArrivalHistory, instances: u32, settings: &AdaptiveSettings) -> Self {
-        let timeouts = adaptive::IdleTimeouts::new(&history.arrivals_s, instances.max(1), settings);
-        AdaptiveHold { history, timeouts }
+        let instances = instances.max(1);
+        let timeouts = adaptive::IdleTimeouts::new(&history.arrivals_s, instances, settings);
+        AdaptiveHold { history, instances, settings: settings.clone(), timeouts }
+    }
+    /// As a later step at `now` that sees jobs created at `created` (pending ones, and
+    /// running ones not seen before) records them; its timeout's gaps follow.
+    pub fn advance(&mut self, created: impl Iterator<Item = DateTime<Utc>>, now: DateTime<Utc>) {
+        let shape =
+            |h: &ArrivalHistory| (h.arrivals_s.len(), h.arrivals_s.first().copied(), h.arrivals_s.last().copied());
+        let before = shape(&self.history);
+        record_seen(&mut self.history, created, now);
+        if shape(&self.history) != before {
+            self.timeouts = adaptive::IdleTimeouts::new(&self.history.arrivals_s, self.instances, &self.settings);
+        }
+    }
+    /// The first instant at which the history's tag gets a longer clock (a step may then
+    /// fit fewer arrivals): the hold ends there.
+    pub fn until(&self) -> DateTime<Utc> {
+        at_second(self.history.fits_alike_until())
     }
     /// The idle timeout a step at `now` would publish.
     pub fn timeout(&self, now: DateTime<Utc>) -> Duration {

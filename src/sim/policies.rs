@@ -267,17 +267,36 @@ impl ForgeScaler {
                 sim.desired() == h.desired
                     && sim.pending() + sim.running() <= h.demand_up_to
                     && h.until.is_none_or(|until| sim.now() < until)
-                    && h.adaptive.as_ref().is_none_or(|(_, arrived)| sim.arrived() == *arrived)
             })
+    }
+
+    /// Within the hold and, under an adaptive one, no job arrived since the last look or
+    /// replay (a new job is history to record at the next poll): the chain may sleep.
+    fn quiet(&self, sim: &Sim<'_>) -> bool {
+        self.holds(sim)
+            && self.held.as_ref().and_then(|h| h.adaptive.as_ref()).is_none_or(|(_, arrived)| sim.arrived() == *arrived)
     }
 
     /// A skipped look's outcome under an adaptive hold: the idle timeout it would publish
     /// (applied when it changes); its arrivals tag waits for the next look made.
     fn replay(&mut self, sim: &mut Sim<'_>) {
         let now = sim.now();
-        let Some((adaptive, _)) = self.held.as_ref().and_then(|h| h.adaptive.as_ref()) else {
+        let last_tick = self.last_tick;
+        let skipped_at = self.skipped_at;
+        let Some((adaptive, arrived)) = self.held.as_mut().and_then(|h| h.adaptive.as_mut()) else {
             return;
         };
+        if sim.arrived() != *arrived {
+            // The jobs this look would see (as `jobs` lists them), after the clock of the
+            // last skipped look.
+            if let Some(skipped) = skipped_at {
+                adaptive.advance(std::iter::empty(), at(skipped));
+            }
+            let created = sim.pending_arrivals().chain(sim.running_arrivals_since(last_tick)).map(at);
+            adaptive.advance(created, at(now));
+            *arrived = sim.arrived();
+            self.timeout_until = 0;
+        }
         self.skipped_at = Some(now);
         self.last_tick = Some(now);
         if now < self.timeout_until {
@@ -383,7 +402,7 @@ impl Autoscaler for ForgeScaler {
         if self.far_poll == Some(now) {
             self.far_poll = None;
         }
-        let Some(held) = self.held.as_ref().filter(|_| self.holds(sim)) else {
+        let Some(held) = self.held.as_ref().filter(|_| self.quiet(sim)) else {
             return Some(next);
         };
         let mut until = held.until;
@@ -410,7 +429,7 @@ impl Autoscaler for ForgeScaler {
         Some(self.schedule.at_or_after(at + 1))
     }
     fn wake(&mut self, sim: &Sim<'_>) -> Option<Millis> {
-        if !self.asleep || self.holds(sim) {
+        if !self.asleep || self.quiet(sim) {
             return None;
         }
         self.asleep = false;
