@@ -101,9 +101,10 @@ impl IdleTimeouts {
         }
         let spread = instances.max(1) as f64;
         let closed = (bursts.len() > settings.min_gaps).then(|| {
-            let mut gaps: Vec<f64> = bursts.windows(2).map(|w| (w[1] - w[0]) as f64 * spread).collect();
-            gaps.sort_unstable_by(f64::total_cmp);
-            gaps
+            // Sorted as whole seconds, then stretched: multiplying by spread >= 1 keeps the order.
+            let mut seconds: Vec<u64> = bursts.windows(2).map(|w| w[1] - w[0]).collect();
+            seconds.sort_unstable();
+            seconds.into_iter().map(|g| g as f64 * spread).collect()
         });
         let floor = settings.floor.as_secs_f64();
         IdleTimeouts {
@@ -223,13 +224,18 @@ fn push_base36(out: &mut Vec<u8>, mut n: u64) {
     out.extend_from_slice(&digits[first..]);
 }
 
-fn base36_len(mut n: u64) -> usize {
-    let mut len = 1;
-    while n >= 36 {
-        n /= 36;
-        len += 1;
-    }
-    len
+fn base36_len(n: u64) -> usize {
+    // 36^1 ..= 36^12 (36^13 > u64::MAX): one digit more for each power reached.
+    const POWERS: [u64; 12] = {
+        let mut powers = [36u64; 12];
+        let mut i = 1;
+        while i < 12 {
+            powers[i] = powers[i - 1] * 36;
+            i += 1;
+        }
+        powers
+    };
+    1 + POWERS.iter().take_while(|&&p| n >= p).count()
 }
 
 impl ArrivalHistory {
@@ -398,6 +404,15 @@ mod tests {
     }
 
     proptest::proptest! {
+        #[test]
+        fn base36_length_is_the_number_of_digits(n in proptest::prelude::any::<u64>(), small in 0u64..100_000) {
+            for n in [n, small] {
+                let mut digits = Vec::new();
+                push_base36(&mut digits, n);
+                proptest::prop_assert_eq!(base36_len(n), digits.len());
+            }
+        }
+
         #[test]
         fn base36_parsing_accepts_exactly_what_from_str_radix_accepts(text in "[+\\-0-9a-zA-Z.:]{0,16}") {
             proptest::prop_assert_eq!(parse_base36(text.as_bytes()), u64::from_str_radix(&text, 36).ok());
