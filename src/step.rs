@@ -277,7 +277,12 @@ impl AdaptiveHold {
         let shape =
             |h: &ArrivalHistory| (h.arrivals_s.len(), h.arrivals_s.first().copied(), h.arrivals_s.last().copied());
         let before = shape(&self.history);
-        record_seen(&mut self.history, created, now);
+        let clock = self.history.fits_alike_until();
+        self.history.record(created.map(seconds), seconds(now), ARRIVALS_KEPT);
+        // Fitted already: only new arrivals or a longer clock can make it too long.
+        if shape(&self.history) != before || self.history.fits_alike_until() != clock {
+            self.history.fit_tag();
+        }
         if shape(&self.history) != before {
             self.timeouts = adaptive::IdleTimeouts::new(&self.history.arrivals_s, self.instances, &self.settings);
         }
