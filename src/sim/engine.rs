@@ -424,12 +424,6 @@ impl<'t> Sim<'t> {
     /// Changes the watchdog's idle timeout (the group tag) and re-decides every idle instance.
     pub fn set_idle_timeout(&mut self, timeout: Duration) {
         let Some(rule) = &mut self.instance_idle else { return };
-        if std::env::var("SKIPDBG").is_ok() {
-            eprintln!(
-                "{} set_idle_timeout {:?} (was {:?}) desired {}",
-                self.now, timeout, rule.config.idle_timeout, self.desired
-            );
-        }
         if rule.config.idle_timeout == timeout {
             return;
         }
