@@ -69,51 +69,132 @@ impl Default for AdaptiveSettings {
 /// 1: each of them sees about 1/instances of the arrivals, so its idle gaps are that much
 /// longer).
 pub fn idle_timeout(arrivals_s: &[u64], instances: u32, now_s: u64, settings: &AdaptiveSettings) -> Duration {
-    let window = settings.burst_window.as_secs();
-    let mut bursts: Vec<u64> = Vec::with_capacity(arrivals_s.len());
-    for &t in arrivals_s {
-        match bursts.last() {
-            Some(&last) if t.saturating_sub(last) <= window => {}
-            _ => bursts.push(t),
+    IdleTimeouts::new(arrivals_s, instances, settings).at(now_s)
+}
+
+/// [`idle_timeout`] for one history and instance count at any `now`: the closed gaps are
+/// found and sorted once; only the open gap since the last burst depends on `now`. It also
+/// says how long its answer holds ([`IdleTimeouts::holds_until`]), so a caller that would
+/// only ask again with a later `now` (the simulator between events) need not.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IdleTimeouts {
+    /// Gaps between bursts, times the instances, ascending; None: too little history.
+    closed: Option<Vec<f64>>,
+    last_burst: u64,
+    spread: f64,
+    window: u64,
+    cold: f64,
+    floor: f64,
+    ceiling: f64,
+    fallback: Duration,
+}
+
+impl IdleTimeouts {
+    pub fn new(arrivals_s: &[u64], instances: u32, settings: &AdaptiveSettings) -> Self {
+        let window = settings.burst_window.as_secs();
+        let mut bursts: Vec<u64> = Vec::with_capacity(arrivals_s.len());
+        for &t in arrivals_s {
+            match bursts.last() {
+                Some(&last) if t.saturating_sub(last) <= window => {}
+                _ => bursts.push(t),
+            }
+        }
+        let spread = instances.max(1) as f64;
+        let closed = (bursts.len() > settings.min_gaps).then(|| {
+            // Sorted as whole seconds, then stretched: multiplying by spread >= 1 keeps the order.
+            let mut seconds: Vec<u64> = bursts.windows(2).map(|w| w[1] - w[0]).collect();
+            seconds.sort_unstable();
+            seconds.into_iter().map(|g| g as f64 * spread).collect()
+        });
+        let floor = settings.floor.as_secs_f64();
+        IdleTimeouts {
+            closed,
+            last_burst: bursts.last().copied().unwrap_or(0),
+            spread,
+            window,
+            cold: settings.boot.as_secs_f64() * (1.0 + settings.wait_weight.max(0.0)),
+            floor,
+            ceiling: settings.ceiling.as_secs_f64().max(floor),
+            fallback: settings.fallback,
         }
     }
-    if bursts.len() <= settings.min_gaps {
-        return settings.fallback;
+
+    /// The open gap at `now_s`: a quiet pool already waited this long (a lower bound on
+    /// its next gap), counted once it is longer than a burst.
+    fn open_gap(&self, now_s: u64) -> Option<f64> {
+        let open = now_s.saturating_sub(self.last_burst) as f64;
+        (open > self.window as f64).then_some(open * self.spread)
     }
-    let spread = instances.max(1) as f64;
-    let mut gaps: Vec<f64> = bursts.windows(2).map(|w| (w[1] - w[0]) as f64 * spread).collect();
-    // The open gap: a quiet pool already waited this long (a lower bound on its next gap).
-    if let Some(&last) = bursts.last() {
-        let open = now_s.saturating_sub(last) as f64;
-        if open > window as f64 {
-            gaps.push(open * spread);
+
+    /// The timeout at `now_s`, and the chosen value before it became a `Duration`.
+    fn choose(&self, now_s: u64) -> (Duration, Option<f64>) {
+        let Some(closed) = &self.closed else {
+            return (self.fallback, None);
+        };
+        // The gaps in ascending order with the open gap among them (after equal ones).
+        let open = self.open_gap(now_s);
+        let split = open.map_or(closed.len(), |o| closed.partition_point(|&g| g <= o));
+        let gaps = || closed[..split].iter().chain(open.as_ref()).chain(&closed[split..]).copied();
+        let total = closed.len() + open.is_some() as usize;
+        let (cold, floor, ceiling) = (self.cold, self.floor, self.ceiling);
+        // cost(T) = sum(min(g, T)) + cold * #{g > T}, evaluated at T = floor and every gap in
+        // [floor, ceiling] and at the ceiling, with prefix sums.
+        let mut best = (f64::INFINITY, floor);
+        let mut below_sum = 0.0; // sum of gaps <= T
+        let mut below = 0usize; // count of gaps <= T
+        let mut ascending = gaps().peekable();
+        let candidates = std::iter::once(floor).chain(gaps().filter(|&g| g > floor && g < ceiling)).chain([ceiling]);
+        for t in candidates {
+            while let Some(&g) = ascending.peek().filter(|&&g| g <= t) {
+                below_sum += g;
+                below += 1;
+                ascending.next();
+            }
+            let above = (total - below) as f64;
+            let cost = below_sum + above * t + cold * above;
+            if cost < best.0 {
+                best = (cost, t);
+            }
         }
+        (Duration::from_secs_f64(best.1), Some(best.1))
     }
-    gaps.sort_by(f64::total_cmp);
-    let cold = settings.boot.as_secs_f64() * (1.0 + settings.wait_weight.max(0.0));
-    let floor = settings.floor.as_secs_f64();
-    let ceiling = settings.ceiling.as_secs_f64().max(floor);
-    // cost(T) = sum(min(g, T)) + cold * #{g > T}, evaluated at T = floor and every gap in
-    // [floor, ceiling] and at the ceiling, with prefix sums.
-    let total = gaps.len();
-    let mut best = (f64::INFINITY, floor);
-    let mut below_sum = 0.0; // sum of gaps <= T
-    let mut below = 0usize; // count of gaps <= T
-    let mut candidates: Vec<f64> = vec![floor];
-    candidates.extend(gaps.iter().copied().filter(|&g| g > floor && g < ceiling));
-    candidates.push(ceiling);
-    for t in candidates {
-        while below < total && gaps[below] <= t {
-            below_sum += gaps[below];
-            below += 1;
-        }
-        let above = (total - below) as f64;
-        let cost = below_sum + above * t + cold * above;
-        if cost < best.0 {
-            best = (cost, t);
-        }
+
+    /// The idle timeout at `now_s` (as [`idle_timeout`]).
+    pub fn at(&self, now_s: u64) -> Duration {
+        self.choose(now_s).0
     }
-    Duration::from_secs_f64(best.1)
+
+    /// [`at`](Self::at) and [`holds_until`](Self::holds_until) from one computation.
+    pub fn at_and_until(&self, now_s: u64) -> (Duration, Option<u64>) {
+        let (timeout, chosen) = self.choose(now_s);
+        (timeout, self.until(now_s, chosen))
+    }
+
+    /// The first second after `now_s` at which [`at`](Self::at) may answer something else
+    /// (None: never). As time passes only the open gap grows; a cost at a candidate below
+    /// it stays, every other cost only grows, so a choice below the open gap stands until
+    /// the open gap passes a gap, the floor or the ceiling. A choice at or above the open
+    /// gap may change at the next second.
+    pub fn holds_until(&self, now_s: u64) -> Option<u64> {
+        self.until(now_s, self.choose(now_s).1)
+    }
+
+    fn until(&self, now_s: u64, chosen: Option<f64>) -> Option<u64> {
+        let (Some(closed), Some(chosen)) = (&self.closed, chosen) else {
+            return None;
+        };
+        let Some(open) = self.open_gap(now_s) else {
+            // No open gap yet: the answer stands until there is one.
+            return Some(self.last_burst + self.window + 1);
+        };
+        if chosen >= open {
+            return Some(now_s + 1);
+        }
+        let next_point =
+            closed.iter().copied().chain([self.floor, self.ceiling]).filter(|&p| p > open).min_by(f64::total_cmp);
+        // The open gap reaches p at last_burst + p / spread (rounded down: never late).
+        next_point.map(|p| (self.last_burst + (p / self.spread).floor() as u64).max(now_s + 1))
+    }
 }
 
 /// Recent arrival times (Unix seconds), bounded to fit one Auto Scaling Group tag.
@@ -127,27 +208,34 @@ pub struct ArrivalHistory {
 /// AWS tag values hold at most 256 characters.
 pub const TAG_VALUE_MAX: usize = 256;
 
-fn base36(mut n: u64) -> String {
+/// Appends `n` in base 36 (lower case) without allocating.
+fn push_base36(out: &mut Vec<u8>, mut n: u64) {
     const DIGITS: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
-    let mut out = Vec::new();
+    let mut digits = [0u8; 13]; // 36^13 > u64::MAX
+    let mut first = digits.len();
     loop {
-        out.push(DIGITS[(n % 36) as usize]);
+        first -= 1;
+        digits[first] = DIGITS[(n % 36) as usize];
         n /= 36;
         if n == 0 {
             break;
         }
     }
-    out.reverse();
-    String::from_utf8(out).unwrap_or_default()
+    out.extend_from_slice(&digits[first..]);
 }
 
-fn base36_len(mut n: u64) -> usize {
-    let mut len = 1;
-    while n >= 36 {
-        n /= 36;
-        len += 1;
-    }
-    len
+fn base36_len(n: u64) -> usize {
+    // 36^1 ..= 36^12 (36^13 > u64::MAX): one digit more for each power reached.
+    const POWERS: [u64; 12] = {
+        let mut powers = [36u64; 12];
+        let mut i = 1;
+        while i < 12 {
+            powers[i] = powers[i - 1] * 36;
+            i += 1;
+        }
+        powers
+    };
+    1 + POWERS.iter().take_while(|&&p| n >= p).count()
 }
 
 impl ArrivalHistory {
@@ -163,6 +251,12 @@ impl ArrivalHistory {
             self.arrivals_s.drain(..cut);
         }
         self.seen_until_s = self.seen_until_s.max(now_s);
+    }
+
+    /// The first `seen_until_s` whose tag head is longer than this one's (from then on
+    /// [`fit_tag`](Self::fit_tag) may keep fewer arrivals).
+    pub fn fits_alike_until(&self) -> u64 {
+        36u64.saturating_pow(base36_len(self.seen_until_s) as u32)
     }
 
     /// How many of the newest arrivals fit in one tag value.
@@ -196,34 +290,48 @@ impl ArrivalHistory {
     /// `seen:first.delta.delta...` in base 36, dropping the oldest arrivals until it fits.
     pub fn to_tag(&self) -> String {
         let kept = &self.arrivals_s[self.arrivals_s.len() - self.fitting()..];
-        let mut out = base36(self.seen_until_s);
-        out.push(':');
+        let mut out = Vec::with_capacity(TAG_VALUE_MAX);
+        push_base36(&mut out, self.seen_until_s);
+        out.push(b':');
         if let Some(&start) = kept.first() {
-            out.push_str(&base36(start));
+            push_base36(&mut out, start);
             for w in kept.windows(2) {
-                out.push('.');
-                out.push_str(&base36(w[1].saturating_sub(w[0])));
+                out.push(b'.');
+                push_base36(&mut out, w[1].saturating_sub(w[0]));
             }
         }
-        out
+        String::from_utf8(out).unwrap_or_default()
     }
 
     /// Parses [`to_tag`](Self::to_tag)'s form; None for anything else (the caller starts over).
     pub fn from_tag(tag: &str) -> Option<ArrivalHistory> {
         let (seen, rest) = tag.split_once(':')?;
-        let seen_until_s = u64::from_str_radix(seen, 36).ok()?;
-        let mut arrivals_s = Vec::new();
+        let seen_until_s = parse_base36(seen.as_bytes())?;
+        let mut arrivals_s = Vec::with_capacity(rest.len() / 2 + 1);
         if !rest.is_empty() {
-            let mut parts = rest.split('.');
-            let mut t = u64::from_str_radix(parts.next()?, 36).ok()?;
+            let mut parts = rest.as_bytes().split(|&b| b == b'.');
+            let mut t = parse_base36(parts.next()?)?;
             arrivals_s.push(t);
             for p in parts {
-                t = t.checked_add(u64::from_str_radix(p, 36).ok()?)?;
+                t = t.checked_add(parse_base36(p)?)?;
                 arrivals_s.push(t);
             }
         }
         Some(ArrivalHistory { seen_until_s, arrivals_s })
     }
+}
+
+/// `u64::from_str_radix(text, 36)` on bytes: an optional `+`, then at least one digit
+/// (either case), no overflow.
+fn parse_base36(text: &[u8]) -> Option<u64> {
+    let digits = match text {
+        [b'+', rest @ ..] if !rest.is_empty() => rest,
+        _ => text,
+    };
+    if digits.is_empty() {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |n, &b| n.checked_mul(36)?.checked_add((b as char).to_digit(36)? as u64))
 }
 
 #[cfg(test)]
@@ -232,6 +340,118 @@ mod tests {
 
     fn settings() -> AdaptiveSettings {
         AdaptiveSettings::default()
+    }
+
+    /// The timeout as first written (one pass, sorting the open gap in): the reference
+    /// [`IdleTimeouts`] must equal.
+    fn reference(arrivals_s: &[u64], instances: u32, now_s: u64, settings: &AdaptiveSettings) -> Duration {
+        let window = settings.burst_window.as_secs();
+        let mut bursts: Vec<u64> = Vec::new();
+        for &t in arrivals_s {
+            match bursts.last() {
+                Some(&last) if t.saturating_sub(last) <= window => {}
+                _ => bursts.push(t),
+            }
+        }
+        if bursts.len() <= settings.min_gaps {
+            return settings.fallback;
+        }
+        let spread = instances.max(1) as f64;
+        let mut gaps: Vec<f64> = bursts.windows(2).map(|w| (w[1] - w[0]) as f64 * spread).collect();
+        if let Some(&last) = bursts.last() {
+            let open = now_s.saturating_sub(last) as f64;
+            if open > window as f64 {
+                gaps.push(open * spread);
+            }
+        }
+        gaps.sort_by(f64::total_cmp);
+        let cold = settings.boot.as_secs_f64() * (1.0 + settings.wait_weight.max(0.0));
+        let floor = settings.floor.as_secs_f64();
+        let ceiling = settings.ceiling.as_secs_f64().max(floor);
+        let total = gaps.len();
+        let mut best = (f64::INFINITY, floor);
+        let (mut below_sum, mut below) = (0.0, 0usize);
+        let mut candidates: Vec<f64> = vec![floor];
+        candidates.extend(gaps.iter().copied().filter(|&g| g > floor && g < ceiling));
+        candidates.push(ceiling);
+        for t in candidates {
+            while below < total && gaps[below] <= t {
+                below_sum += gaps[below];
+                below += 1;
+            }
+            let above = (total - below) as f64;
+            let cost = below_sum + above * t + cold * above;
+            if cost < best.0 {
+                best = (cost, t);
+            }
+        }
+        Duration::from_secs_f64(best.1)
+    }
+
+    fn arb_settings() -> impl proptest::strategy::Strategy<Value = AdaptiveSettings> {
+        use proptest::prelude::*;
+        (0u64..120, 0.0f64..5.0, 0u64..30, 0u64..120, 60u64..2400, 1usize..6).prop_map(
+            |(boot, wait_weight, window, floor, ceiling, min_gaps)| AdaptiveSettings {
+                boot: Duration::from_secs(boot),
+                wait_weight,
+                burst_window: Duration::from_secs(window),
+                floor: Duration::from_millis(floor * 500),
+                ceiling: Duration::from_secs(ceiling),
+                fallback: Duration::from_secs(600),
+                min_gaps,
+            },
+        )
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn base36_length_is_the_number_of_digits(n in proptest::prelude::any::<u64>(), small in 0u64..100_000) {
+            for n in [n, small] {
+                let mut digits = Vec::new();
+                push_base36(&mut digits, n);
+                proptest::prop_assert_eq!(base36_len(n), digits.len());
+            }
+        }
+
+        #[test]
+        fn base36_parsing_accepts_exactly_what_from_str_radix_accepts(text in "[+\\-0-9a-zA-Z.:]{0,16}") {
+            proptest::prop_assert_eq!(parse_base36(text.as_bytes()), u64::from_str_radix(&text, 36).ok());
+        }
+
+        #[test]
+        fn the_timeouts_of_one_history_equal_the_one_pass_computation_and_hold_as_they_say(
+            settings in arb_settings(),
+            gaps in proptest::collection::vec(0u64..900, 0..40),
+            instances in 1u32..12,
+            after in 0u64..3000,
+        ) {
+            let mut arrivals = vec![1_000u64];
+            for g in gaps {
+                let next = arrivals[arrivals.len() - 1] + g;
+                arrivals.push(next);
+            }
+            let last = arrivals[arrivals.len() - 1];
+            let timeouts = IdleTimeouts::new(&arrivals, instances, &settings);
+            let mut now = last;
+            let mut held: Option<(Duration, Option<u64>)> = None;
+            while now <= last + after {
+                let at = timeouts.at(now);
+                proptest::prop_assert_eq!(at, reference(&arrivals, instances, now, &settings), "at {}", now);
+                if let Some((was, until)) = held {
+                    if until.is_none_or(|u| now < u) {
+                        proptest::prop_assert_eq!(at, was, "held until {:?}, changed at {}", until, now);
+                    } else {
+                        held = None;
+                    }
+                }
+                if held.is_none() {
+                    let until = timeouts.holds_until(now);
+                    proptest::prop_assert!(until.is_none_or(|u| u > now));
+                    held = Some((at, until));
+                }
+                now += 1;
+            }
+        }
     }
 
     #[test]

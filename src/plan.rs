@@ -2,7 +2,7 @@
 //! desired capacity and the reasons for it. No I/O, no clock, no logging; it never lowers
 //! desired capacity (instances remove themselves).
 
-use crate::model::{Observation, Plan, Reason};
+use crate::model::{Group, Observation, Plan, Reason};
 use crate::policy::{Formula, Policy};
 use chrono::{DateTime, Utc};
 
@@ -16,49 +16,7 @@ pub fn plan(policy: &Policy, obs: &Observation, now: DateTime<Utc>) -> Plan {
     let pending = queue.pending - left_out.iter().map(excluded).sum::<u32>().min(queue.pending);
     reasons.extend(left_out);
     let running = queue.running;
-    let demand = pending as u64 + running as u64;
-    let slots = policy.slots.max(1);
-
-    let mut target: u64 = match &policy.formula {
-        Formula::Default => {
-            let needed = demand.div_ceil(slots as u64);
-            reasons.push(Reason::Demand { pending, running, slots, needed: saturate(needed) });
-            let mut target = needed;
-            if demand > 0 && policy.spare > 0 {
-                target += policy.spare as u64;
-                reasons.push(Reason::Spare { spare: policy.spare });
-            }
-            let proportional = proportional_spare(policy, needed);
-            if demand > 0 && proportional > 0 {
-                target += proportional as u64;
-                reasons.push(Reason::ProportionalSpare { ratio: policy.spare_ratio, spare: proportional });
-            }
-            target
-        }
-        Formula::Vespene { queued_weight, running_weight, multiplier, excess } => {
-            let raw = (pending as f64 * queued_weight + running as f64 * running_weight) * multiplier + excess;
-            let target = if raw.is_finite() && raw > 0.0 { raw.ceil().min(u32::MAX as f64) as u64 } else { 0 };
-            reasons.push(Reason::Weighted { pending, running, target: saturate(target) });
-            target
-        }
-    };
-
-    if demand == 0 && queue.waiting > 0 && group.desired == 0 && target == 0 {
-        target = 1;
-        reasons.push(Reason::DeadlockGuard { waiting: queue.waiting });
-    }
-
-    let cap = policy.max_instances.map_or(group.max, |m| m.min(group.max));
-    let ceiling = group.min.max(cap) as u64;
-    if target < group.min as u64 {
-        target = group.min as u64;
-        reasons.push(Reason::RaisedToMin { min: group.min });
-    }
-    if target > ceiling {
-        reasons.push(Reason::CappedAt { ceiling: saturate(ceiling), wanted: saturate(target) });
-        target = ceiling;
-    }
-    let target = saturate(target);
+    let target = target(policy, group, pending, running, queue.waiting, Some(&mut reasons));
 
     if target <= group.desired {
         reasons.push(Reason::Enough { desired: group.desired, target });
@@ -86,6 +44,132 @@ pub fn plan(policy: &Policy, obs: &Observation, now: DateTime<Utc>) -> Plan {
     let desired = group.desired + step;
     reasons.push(Reason::Raise { from: group.desired, to: desired });
     Plan { desired, target, reasons }
+}
+
+/// The target instance count for `pending` (counted) and `running` jobs: the formula, the
+/// deadlock guard, then the group's bounds (MinSize, the ceiling). The planner's arithmetic
+/// in one place: [`plan`] calls it with its reasons, [`hold`] without.
+fn target(
+    policy: &Policy,
+    group: &Group,
+    pending: u32,
+    running: u32,
+    waiting: u32,
+    mut reasons: Option<&mut Vec<Reason>>,
+) -> u32 {
+    let mut say = |reason: Reason| {
+        if let Some(reasons) = reasons.as_deref_mut() {
+            reasons.push(reason);
+        }
+    };
+    let demand = pending as u64 + running as u64;
+    let slots = policy.slots.max(1);
+
+    let mut target: u64 = match &policy.formula {
+        Formula::Default => {
+            let needed = demand.div_ceil(slots as u64);
+            say(Reason::Demand { pending, running, slots, needed: saturate(needed) });
+            let mut target = needed;
+            if demand > 0 && policy.spare > 0 {
+                target += policy.spare as u64;
+                say(Reason::Spare { spare: policy.spare });
+            }
+            let proportional = proportional_spare(policy, needed);
+            if demand > 0 && proportional > 0 {
+                target += proportional as u64;
+                say(Reason::ProportionalSpare { ratio: policy.spare_ratio, spare: proportional });
+            }
+            target
+        }
+        Formula::Vespene { queued_weight, running_weight, multiplier, excess } => {
+            let raw = (pending as f64 * queued_weight + running as f64 * running_weight) * multiplier + excess;
+            let target = if raw.is_finite() && raw > 0.0 { raw.ceil().min(u32::MAX as f64) as u64 } else { 0 };
+            say(Reason::Weighted { pending, running, target: saturate(target) });
+            target
+        }
+    };
+
+    if demand == 0 && waiting > 0 && group.desired == 0 && target == 0 {
+        target = 1;
+        say(Reason::DeadlockGuard { waiting });
+    }
+
+    let cap = policy.max_instances.map_or(group.max, |m| m.min(group.max));
+    let ceiling = group.min.max(cap) as u64;
+    if target < group.min as u64 {
+        target = group.min as u64;
+        say(Reason::RaisedToMin { min: group.min });
+    }
+    if target > ceiling {
+        say(Reason::CappedAt { ceiling: saturate(ceiling), wanted: saturate(target) });
+        target = ceiling;
+    }
+    saturate(target)
+}
+
+/// How far a plan that raises nothing keeps raising nothing: the planner's own answer, so
+/// a caller that would only repeat it (the simulator between events) may skip it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hold {
+    /// No raise while pending + running (as observed, before the unschedulable guard) stays
+    /// at most this, for the same policy, group (min, max, desired, in-service, booting,
+    /// last scale-out) and waiting count, at any later time and whatever the jobs' ages.
+    pub demand_up_to: u32,
+}
+
+/// The [`Hold`] of `plan`, made by [`plan`] from `obs`; None when it raises, or when only
+/// something time can end (a cooldown, the unschedulable guard leaving jobs out) keeps it
+/// from raising. Why time cannot end it otherwise: the guard only ever leaves jobs out of
+/// demand and the target only grows with demand, so no raise at the observed demand
+/// means none at any lower counted demand; a cooldown only ever holds a raise back.
+/// `None` too when the formula's target can fall as demand grows (negative Vespene weights).
+pub fn hold(policy: &Policy, obs: &Observation, plan: &Plan) -> Option<Hold> {
+    let (queue, group) = (&obs.queue, &obs.group);
+    if plan.raises(group) {
+        return None;
+    }
+    if let Formula::Vespene { queued_weight, running_weight, multiplier, .. } = &policy.formula {
+        let grows = |w: &f64| (w * multiplier).is_nan() || w * multiplier >= 0.0;
+        if !(grows(queued_weight) && grows(running_weight)) {
+            return None;
+        }
+    }
+    // The target at demand `d`, however it splits into pending and running (the target is
+    // linear in each, so its largest value is at one end).
+    let worst = |d: u32| {
+        let all_pending = target(policy, group, d, 0, queue.waiting, None);
+        let all_running = target(policy, group, 0, d, queue.waiting, None);
+        all_pending.max(all_running)
+    };
+    let fits = |d: u32| worst(d) <= group.desired;
+    let observed = queue.pending.saturating_add(queue.running);
+    if !fits(0) || !fits(observed) {
+        return None;
+    }
+    // The largest demand that still fits: double, then halve the gap.
+    let (mut lo, mut hi) = (observed, None::<u32>);
+    while hi.is_none() {
+        let next = lo.saturating_mul(2).max(lo.saturating_add(1));
+        if next == lo {
+            break; // u32::MAX fits
+        }
+        if fits(next) {
+            lo = next;
+        } else {
+            hi = Some(next);
+        }
+    }
+    if let Some(mut hi) = hi {
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            if fits(mid) {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+    }
+    Some(Hold { demand_up_to: lo })
 }
 
 /// The unschedulable guard: which pending jobs wait for something other than capacity.
@@ -458,6 +542,43 @@ mod tests {
         assert_eq!(Obs::new().pending(1).desired(5).plan(&p).desired, 5);
     }
 
+    #[test]
+    fn a_plan_that_raises_nothing_holds_up_to_the_largest_demand_its_group_covers() {
+        // Two slots on each of three instances: six jobs fit, the seventh raises.
+        let obs = Obs::new().pending(1).running(2).desired(3).max(10);
+        let hold = hold(&slots(2), &obs.0, &obs.plan(&slots(2))).unwrap();
+        assert_eq!(hold.demand_up_to, 6);
+        assert_eq!(Obs::new().pending(4).running(2).desired(3).plan(&slots(2)).desired, 3);
+        assert_eq!(Obs::new().pending(5).running(2).desired(3).plan(&slots(2)).desired, 4);
+    }
+
+    #[test]
+    fn a_raise_or_a_guard_or_cooldown_holding_a_raise_back_has_no_hold() {
+        let p = slots(1);
+        let raise = Obs::new().pending(2).desired(1);
+        assert_eq!(hold(&p, &raise.0, &raise.plan(&p)), None);
+        // Two old jobs beside an idle instance are left out: time ended that, so no hold.
+        let mut guarded = Obs::new().pending(2).ages(&[7200, 7200]).desired(1);
+        guarded.0.group.in_service = 1;
+        assert_eq!(guarded.plan(&p).desired, 1);
+        assert_eq!(hold(&p, &guarded.0, &guarded.plan(&p)), None);
+        let cooling = Policy { scale_out_cooldown: Duration::from_secs(300), ..p };
+        let cooled = Obs::new().pending(4).desired(1).last_scale_out_secs_ago(100);
+        assert_eq!(hold(&cooling, &cooled.0, &cooled.plan(&cooling)), None);
+    }
+
+    #[test]
+    fn a_full_group_holds_for_any_demand_and_a_floor_counts_as_capacity() {
+        let full = Obs::new().running(5).desired(5).max(5);
+        assert_eq!(hold(&slots(1), &full.0, &full.plan(&slots(1))).unwrap().demand_up_to, u32::MAX);
+        // MaxSize 0: not even the deadlock guard can launch.
+        let stuck = Obs::new().running(1).waiting(1).desired(0).max(0);
+        assert_eq!(hold(&slots(1), &stuck.0, &stuck.plan(&slots(1))).unwrap().demand_up_to, u32::MAX);
+        let waiting = Obs::new().waiting(1).desired(1).min(1).max(3);
+        let policy = Policy { max_instances: Some(3), ..slots(1) };
+        assert_eq!(hold(&policy, &waiting.0, &waiting.plan(&policy)).unwrap().demand_up_to, 1);
+    }
+
     fn arb_case() -> impl Strategy<Value = (Policy, Observation)> {
         (
             1u32..8,
@@ -545,6 +666,46 @@ mod tests {
             let mut bigger = obs.clone();
             bigger.queue.pending += more;
             prop_assert!(plan(&policy, &bigger, now()).desired >= p.desired);
+        }
+
+        #[test]
+        fn a_hold_is_exact_no_demand_within_it_raises_and_one_more_does(
+            (policy, obs) in arb_case(),
+            ages in proptest::collection::vec(0u64..20_000, 0..20),
+            in_service in 0u32..5,
+            launched_s_ago in proptest::option::of(0i64..20_000),
+            to in 0u32..10,
+            split in 0u32..1000,
+            fewer in 0u32..50,
+            ratio in proptest::option::of(0.0f64..3.0),
+        ) {
+            let policy = Policy { spare_ratio: ratio.unwrap_or(0.0), ..policy };
+            let p = plan(&policy, &obs, now());
+            let Some(h) = hold(&policy, &obs, &p) else {
+                return Ok(());
+            };
+            // Any demand up to the hold, split any way, with any ages and launch history.
+            let demand = h.demand_up_to.min(obs.queue.pending + obs.queue.running + 100).saturating_sub(fewer);
+            let mut later = obs.clone();
+            later.queue.pending = split.min(demand);
+            later.queue.running = demand - later.queue.pending;
+            later.queue.pending_ages_s = ages.into_iter().take(later.queue.pending as usize).collect();
+            later.group.in_service = in_service;
+            later.group.last_scale_out = launched_s_ago.map(|s| now() - chrono::Duration::seconds(s));
+            later.group.last_scale_out_to = Some(to);
+            prop_assert_eq!(plan(&policy, &later, now()).desired, obs.group.desired);
+            // One job more raises (all pending or all running, no history to hold it back).
+            if h.demand_up_to < u32::MAX {
+                let more = h.demand_up_to + 1;
+                let mut pending = obs.clone();
+                pending.queue.pending = more;
+                pending.queue.running = 0;
+                let mut running = obs.clone();
+                running.queue.pending = 0;
+                running.queue.running = more;
+                let raised = plan(&policy, &pending, now()).desired.max(plan(&policy, &running, now()).desired);
+                prop_assert!(raised > obs.group.desired);
+            }
         }
 
         #[test]

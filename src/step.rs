@@ -140,12 +140,23 @@ pub fn render(notes: &[Note], plan: &Plan) -> Vec<String> {
 
 /// One pool's whole decision: plan, tags and notes. Pure.
 pub fn step(input: &PoolInput<'_>, now: DateTime<Utc>) -> PoolStep {
+    decide(input, now, false).0
+}
+
+/// [`step`], and how far its outcome holds ([`StepHold`]), from one computation.
+pub fn step_with_hold(input: &PoolInput<'_>, now: DateTime<Utc>) -> (PoolStep, Option<StepHold>) {
+    decide(input, now, true)
+}
+
+fn decide(input: &PoolInput<'_>, now: DateTime<Utc>, want_hold: bool) -> (PoolStep, Option<StepHold>) {
     let jobs = input.jobs;
     let observation = Observation {
         queue: Queue::from_jobs(&jobs.pending, &jobs.running, jobs.waiting, now),
         group: input.group.group.clone(),
     };
     let plan = plan(input.policy, &observation, now);
+    let plan_hold = if want_hold { crate::plan::hold(input.policy, &observation, &plan) } else { None };
+    let mut hold = plan_hold.map(|h| StepHold { demand_up_to: h.demand_up_to, until: None, adaptive: None });
     let mut notes = input.notes.clone();
     if let Some(why) = &jobs.partial {
         notes.push(Note::Partial { why: why.clone() });
@@ -159,22 +170,43 @@ pub fn step(input: &PoolInput<'_>, now: DateTime<Utc>) -> PoolStep {
         let idle_timeout = match input.idle {
             IdleRule::Fixed(timeout) => *timeout,
             IdleRule::Adaptive(settings) => {
-                let chosen = adaptive_idle(
-                    &input.group.tags,
-                    jobs.pending.iter().chain(&jobs.running),
-                    plan.desired,
-                    now,
-                    settings,
-                );
-                tags.push((tags::ARRIVALS, chosen.arrivals_tag));
-                notes.push(Note::AdaptiveIdle { timeout: chosen.timeout });
-                chosen.timeout
+                let history = adaptive_history(&input.group.tags, jobs.pending.iter().chain(&jobs.running), now);
+                let adaptive = AdaptiveHold::new(history, plan.desired, settings);
+                let timeout = adaptive.timeout(now);
+                tags.push((tags::ARRIVALS, adaptive.history.to_tag()));
+                notes.push(Note::AdaptiveIdle { timeout });
+                if let Some(hold) = &mut hold {
+                    // A longer clock in the tag may fit fewer arrivals: the hold ends there.
+                    hold.until = Some(adaptive.until());
+                    hold.adaptive = Some(adaptive);
+                }
+                timeout
             }
         };
         tags.push((tags::IDLE_TIMEOUT, humantime::format_duration(idle_timeout).to_string()));
         tags.push((tags::BOOT_TIMEOUT, humantime::format_duration(input.policy.boot_timeout).to_string()));
     }
-    PoolStep { observation, plan, notes, tags }
+    (PoolStep { observation, plan, notes, tags }, hold)
+}
+
+fn at_second(s: u64) -> DateTime<Utc> {
+    chrono::TimeZone::timestamp_opt(&Utc, s.min(i64::MAX as u64) as i64, 0).single().unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+/// How far one step's outcome holds: the planner's [`plan::Hold`](crate::plan::Hold) and the
+/// tags. For the same policy, idle rule, group (MinSize, MaxSize, desired capacity, tags)
+/// and waiting count, while pending + running stays at most `demand_up_to` and before
+/// `until`, a later step raises nothing and asks for the same tag values, whatever the
+/// jobs' ages. The simulator uses it to skip ticks that could only repeat this one.
+/// None (from [`step_with_hold`]) when the step raises or when only time holds a raise back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepHold {
+    pub demand_up_to: u32,
+    /// None: no time limit.
+    pub until: Option<DateTime<Utc>>,
+    /// An adaptive idle timeout: a later step writes the arrivals tag and idle timeout this
+    /// computes for its time and the jobs it sees ([`AdaptiveHold::advance`]).
+    pub adaptive: Option<AdaptiveHold>,
 }
 
 /// The adaptive idle timeout of one pool at one tick, and the arrivals tag to write back.
@@ -195,13 +227,88 @@ pub fn adaptive_idle<'a>(
     now: DateTime<Utc>,
     settings: &AdaptiveSettings,
 ) -> AdaptiveIdle {
-    let now_s = now.timestamp().max(0) as u64;
+    let adaptive = AdaptiveHold::new(adaptive_history(group_tags, jobs, now), instances, settings);
+    AdaptiveIdle { timeout: adaptive.timeout(now), arrivals_tag: adaptive.history.to_tag() }
+}
+
+fn seconds(t: DateTime<Utc>) -> u64 {
+    t.timestamp().max(0) as u64
+}
+
+/// The pool's arrival history as a step at `now` leaves it: read from the group tag, the
+/// jobs created since it was written added, fitted to one tag value.
+fn adaptive_history<'a>(
+    group_tags: &BTreeMap<String, String>,
+    jobs: impl Iterator<Item = &'a JobRef>,
+    now: DateTime<Utc>,
+) -> ArrivalHistory {
     let mut history = group_tags.get(tags::ARRIVALS).and_then(|t| ArrivalHistory::from_tag(t)).unwrap_or_default();
-    let created = jobs.filter_map(|j| j.created).map(|c| c.timestamp().max(0) as u64);
-    history.record(created, now_s, ARRIVALS_KEPT);
+    record_seen(&mut history, jobs.filter_map(|j| j.created), now);
+    history
+}
+
+/// Adds the jobs created since the history was written (`created`: the creation times of
+/// the jobs a step at `now` sees) and fits it to one tag value.
+fn record_seen(history: &mut ArrivalHistory, created: impl Iterator<Item = DateTime<Utc>>, now: DateTime<Utc>) {
+    history.record(created.map(seconds), seconds(now), ARRIVALS_KEPT);
     history.fit_tag();
-    let timeout = adaptive::idle_timeout(&history.arrivals_s, instances.max(1), now_s, settings);
-    AdaptiveIdle { timeout: Duration::from_secs(timeout.as_secs()), arrivals_tag: history.to_tag() }
+}
+
+/// What an adaptive step writes at later times for the same instance count: its history
+/// with the jobs created since and a later clock, and the idle timeout of that history at
+/// that time. Computed as [`adaptive_idle`] computes them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdaptiveHold {
+    history: ArrivalHistory,
+    instances: u32,
+    settings: AdaptiveSettings,
+    timeouts: adaptive::IdleTimeouts,
+}
+
+impl AdaptiveHold {
+    fn new(history: ArrivalHistory, instances: u32, settings: &AdaptiveSettings) -> Self {
+        let instances = instances.max(1);
+        let timeouts = adaptive::IdleTimeouts::new(&history.arrivals_s, instances, settings);
+        AdaptiveHold { history, instances, settings: settings.clone(), timeouts }
+    }
+    /// As a later step at `now` that sees jobs created at `created` (pending ones, and
+    /// running ones not seen before) records them; its timeout's gaps follow.
+    pub fn advance(&mut self, created: impl Iterator<Item = DateTime<Utc>>, now: DateTime<Utc>) {
+        let shape =
+            |h: &ArrivalHistory| (h.arrivals_s.len(), h.arrivals_s.first().copied(), h.arrivals_s.last().copied());
+        let before = shape(&self.history);
+        let clock = self.history.fits_alike_until();
+        self.history.record(created.map(seconds), seconds(now), ARRIVALS_KEPT);
+        // Fitted already: only new arrivals or a longer clock can make it too long.
+        if shape(&self.history) != before || self.history.fits_alike_until() != clock {
+            self.history.fit_tag();
+        }
+        if shape(&self.history) != before {
+            self.timeouts = adaptive::IdleTimeouts::new(&self.history.arrivals_s, self.instances, &self.settings);
+        }
+    }
+    /// The first instant at which the history's tag gets a longer clock (a step may then
+    /// fit fewer arrivals): the hold ends there.
+    pub fn until(&self) -> DateTime<Utc> {
+        at_second(self.history.fits_alike_until())
+    }
+    /// The idle timeout a step at `now` would publish.
+    pub fn timeout(&self, now: DateTime<Utc>) -> Duration {
+        Duration::from_secs(self.timeouts.at(seconds(now)).as_secs())
+    }
+    /// The idle timeout a step at `now` would publish, and the first instant after `now` at
+    /// which it may change (None: never).
+    pub fn timeout_and_until(&self, now: DateTime<Utc>) -> (Duration, Option<DateTime<Utc>>) {
+        let (timeout, until) = self.timeouts.at_and_until(seconds(now));
+        (Duration::from_secs(timeout.as_secs()), until.map(at_second))
+    }
+    /// The arrivals tag a step at `now` would write.
+    pub fn arrivals_tag(&self, now: DateTime<Utc>) -> String {
+        let mut history = self.history.clone();
+        history.record(std::iter::empty(), seconds(now), ARRIVALS_KEPT);
+        history.fit_tag();
+        history.to_tag()
+    }
 }
 
 /// A job two pools could serve counts once, for the first pool in name order: given each

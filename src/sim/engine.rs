@@ -276,6 +276,15 @@ pub trait Autoscaler: Send {
     fn on_arrival(&mut self, _sim: &Sim<'_>) -> Option<Millis> {
         None
     }
+    /// A look at `at` failed (a fault window): it acts on nothing; the schedule goes on.
+    fn failed_tick(&mut self, at: Millis) -> Option<Millis> {
+        Some(self.tick_at_or_after(at + 1))
+    }
+    /// Called after every event: a policy that stopped looking because its looks could only
+    /// repeat the last one (event skipping) returns when to look again once that ends.
+    fn wake(&mut self, _sim: &Sim<'_>) -> Option<Millis> {
+        None
+    }
 }
 
 /// An instance-side idle rule: the real watchdog logic plus how long draining takes.
@@ -433,6 +442,14 @@ impl<'t> Sim<'t> {
     }
     pub fn instance(&self, id: usize) -> &Instance {
         &self.instances[id]
+    }
+    /// Jobs arrived so far.
+    pub fn arrived(&self) -> usize {
+        self.next_arrival
+    }
+    /// Whether a look at `t` fails (a fault window).
+    pub fn looks_fail_at(&self, t: Millis) -> bool {
+        Faults::within(&self.world.faults.ticks_fail, t)
     }
 
     // ---- what policies do ----
@@ -779,12 +796,8 @@ impl<'t> Sim<'t> {
     /// The policy looks (or, in a fault window, its look fails) and asks for its next look;
     /// false when nothing is queued, nothing is up and no job is left to arrive.
     fn policy_tick(&mut self, policy: &mut dyn Autoscaler, at: Millis) -> bool {
-        let next = if Faults::within(&self.world.faults.ticks_fail, at) {
-            // A failed tick acts on nothing; the schedule goes on.
-            Some(policy.tick_at_or_after(at + 1))
-        } else {
-            policy.tick(self)
-        };
+        let next =
+            if Faults::within(&self.world.faults.ticks_fail, at) { policy.failed_tick(at) } else { policy.tick(self) };
         if let Some(mut next) = next {
             // Nothing queued, nothing up: skip to the next arrival.
             if self.pending.is_empty() && self.alive.is_empty() {
@@ -840,6 +853,9 @@ impl<'t> Sim<'t> {
                 if let Some(at) = policy.on_arrival(&self) {
                     self.request_tick(at);
                 }
+                if let Some(at) = policy.wake(&self) {
+                    self.request_tick(at);
+                }
                 if self.next_arrival as u64 - reported >= 4096 {
                     progress.fetch_add(self.next_arrival as u64 - reported, Ordering::Relaxed);
                     reported = self.next_arrival as u64;
@@ -881,6 +897,9 @@ impl<'t> Sim<'t> {
                             continue; // no more arrivals and nothing up: nothing to look at
                         }
                     }
+                }
+                if let Some(at) = policy.wake(&self) {
+                    self.request_tick(at);
                 }
                 // Done: every job ran and nothing is left but the policy's own clock.
                 // (Jobs no agent takes stay pending: the run then goes on to the horizon.)

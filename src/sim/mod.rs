@@ -65,6 +65,9 @@ pub struct Options {
     pub timeline: bool,
     /// The part of the run the timeline covers (default: all of it).
     pub window: Option<timeline::Window>,
+    /// forge-scaler's policies skip looks that could only repeat their last one (event
+    /// skipping: cost grows with events, not ticks). Off only to check it changes nothing.
+    pub skip_events: bool,
 }
 
 impl Default for Options {
@@ -81,6 +84,7 @@ impl Default for Options {
             only: Vec::new(),
             timeline: false,
             window: None,
+            skip_events: true,
         }
     }
 }
@@ -177,13 +181,16 @@ pub fn make_policy(name: &str, trace: &Trace, options: &Options) -> Option<Box<d
                 }
                 ForgeScaler::adaptive(slots, max, settings)
             };
-            let scaler = scaler.spare_ratio(options.spare_ratio, options.spare_max).with_webhooks(options.webhooks);
+            let scaler = scaler
+                .spare_ratio(options.spare_ratio, options.spare_max)
+                .with_webhooks(options.webhooks)
+                .with_skipping(options.skip_events);
             match world.billing {
                 engine::Billing::Hourly => Box::new(scaler.billed_hourly()),
                 engine::Billing::PerSecond => Box::new(scaler),
             }
         }
-        "vespene" => Box::new(ForgeScaler::vespene(slots, max)),
+        "vespene" => Box::new(ForgeScaler::vespene(slots, max).with_skipping(options.skip_events)),
         _ => return None,
     })
 }

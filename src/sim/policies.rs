@@ -45,6 +45,22 @@ impl Invocations {
         self.next_after(t - 1)
     }
 
+    /// The last tick strictly before `t` (None before the first).
+    pub fn prev_before(&self, t: Millis) -> Option<Millis> {
+        if t == 0 {
+            return None;
+        }
+        // Every period starts an invocation, so one tick lies in [t - period, t).
+        let mut tick = self.at_or_after(t.saturating_sub(self.period));
+        loop {
+            let next = self.next_after(tick);
+            if next >= t {
+                return Some(tick);
+            }
+            tick = next;
+        }
+    }
+
     /// The first tick strictly after `t`: within an invocation, the Lambda loop's own
     /// schedule (`runloop::next_tick_at`); past its budget, the next invocation.
     pub fn next_after(&self, t: Millis) -> Millis {
@@ -98,6 +114,34 @@ pub struct ForgeScaler {
     /// The simulated group's tags, as the function writes and reads them.
     tags: BTreeMap<String, String>,
     last_tick: Option<Millis>,
+    /// Event skipping: looks that could only repeat the last one are not made.
+    skip: bool,
+    /// The last look changed nothing, and looks in this state would change nothing either.
+    held: Option<Held>,
+    /// The chain of polls stopped on `held`; `wake` restarts it.
+    asleep: bool,
+    /// The poll the sleeping chain asked for when its hold's time ends.
+    far_poll: Option<Millis>,
+    /// Polls given up by a chain that woke before them (ignored when they come).
+    stale_polls: Vec<Millis>,
+    /// Looks made (pool steps run).
+    looks: u64,
+    /// Adaptive: the last look skipped since the last one made (its arrivals tag, which
+    /// records its time, is written when the next look is made).
+    skipped_at: Option<Millis>,
+    /// Adaptive: the idle timeout of the hold stays the same before this time.
+    timeout_until: Millis,
+}
+
+/// A look that changed nothing, and how far looks after it would change nothing either
+/// (`step::step_with_hold`), in the simulator's terms.
+#[derive(Debug, Clone, PartialEq)]
+struct Held {
+    demand_up_to: u32,
+    desired: u32,
+    until: Option<Millis>,
+    /// Adaptive: what later looks write, while no job arrives (jobs arrived at the look).
+    adaptive: Option<(step::AdaptiveHold, usize)>,
 }
 
 impl ForgeScaler {
@@ -120,6 +164,14 @@ impl ForgeScaler {
             polled_at: None,
             tags: BTreeMap::new(),
             last_tick: None,
+            skip: true,
+            held: None,
+            asleep: false,
+            far_poll: None,
+            stale_polls: Vec::new(),
+            looks: 0,
+            skipped_at: None,
+            timeout_until: 0,
         }
     }
 
@@ -169,6 +221,14 @@ impl ForgeScaler {
             polled_at: None,
             tags: BTreeMap::new(),
             last_tick: None,
+            skip: true,
+            held: None,
+            asleep: false,
+            far_poll: None,
+            stale_polls: Vec::new(),
+            looks: 0,
+            skipped_at: None,
+            timeout_until: 0,
         }
     }
 
@@ -183,6 +243,93 @@ impl ForgeScaler {
     pub fn with_webhooks(mut self, webhooks: bool) -> Self {
         self.webhooks = webhooks;
         self
+    }
+
+    /// Whether looks that could only repeat the last one are skipped (default: yes; the
+    /// results are the same either way, only faster).
+    pub fn with_skipping(mut self, skip: bool) -> Self {
+        self.skip = skip;
+        self
+    }
+
+    /// Looks made so far (pool steps run).
+    pub fn looks(&self) -> u64 {
+        self.looks
+    }
+
+    /// Whether a look now could only repeat the last one: the state is within its hold.
+    /// An empty world (nothing queued, nothing up) ends a hold: the engine then skips
+    /// looks to the next arrival by itself, and a sleeping chain must not outlive that.
+    fn holds(&self, sim: &Sim<'_>) -> bool {
+        let empty = sim.pending() == 0 && sim.in_service() + sim.booting() == 0;
+        !empty
+            && self.held.as_ref().is_some_and(|h| {
+                sim.desired() == h.desired
+                    && sim.pending() + sim.running() <= h.demand_up_to
+                    && h.until.is_none_or(|until| sim.now() < until)
+            })
+    }
+
+    /// Within the hold and, under an adaptive one, no job arrived since the last look or
+    /// replay (a new job is history to record at the next poll): the chain may sleep.
+    fn quiet(&self, sim: &Sim<'_>) -> bool {
+        self.holds(sim)
+            && self.held.as_ref().and_then(|h| h.adaptive.as_ref()).is_none_or(|(_, arrived)| sim.arrived() == *arrived)
+    }
+
+    /// A skipped look's outcome under an adaptive hold: the idle timeout it would publish
+    /// (applied when it changes); its arrivals tag waits for the next look made.
+    fn replay(&mut self, sim: &mut Sim<'_>) {
+        let now = sim.now();
+        let last_tick = self.last_tick;
+        let skipped_at = self.skipped_at;
+        let Some((adaptive, arrived)) = self.held.as_mut().and_then(|h| h.adaptive.as_mut()) else {
+            return;
+        };
+        if sim.arrived() != *arrived {
+            // The jobs this look would see (as `jobs` lists them), after the clock of the
+            // last skipped look.
+            if let Some(skipped) = skipped_at {
+                adaptive.advance(std::iter::empty(), at(skipped));
+            }
+            let created = sim.pending_arrivals().chain(sim.running_arrivals_since(last_tick)).map(at);
+            adaptive.advance(created, at(now));
+            *arrived = sim.arrived();
+            self.timeout_until = 0;
+        }
+        self.skipped_at = Some(now);
+        self.last_tick = Some(now);
+        if now < self.timeout_until {
+            return;
+        }
+        let (timeout, until) = adaptive.timeout_and_until(at(now));
+        self.timeout_until = until.map_or(Millis::MAX, millis);
+        let value = humantime::format_duration(timeout).to_string();
+        if self.tags.get(tags::IDLE_TIMEOUT) != Some(&value) {
+            if let Ok(timeout) = humantime::parse_duration(&value) {
+                sim.set_idle_timeout(timeout);
+            }
+            self.tags.insert(tags::IDLE_TIMEOUT.to_string(), value);
+        }
+    }
+
+    /// Adaptive: the polls a sleeping chain did not make before `upto` count as skipped
+    /// looks (the latest one that would not have failed).
+    fn note_unmade_polls(&mut self, sim: &Sim<'_>, upto: Millis) {
+        if self.held.as_ref().is_none_or(|h| h.adaptive.is_none()) {
+            return;
+        }
+        let mut poll = self.schedule.prev_before(upto);
+        while let Some(p) = poll {
+            if self.polled_at.is_some_and(|last| p <= last) || self.skipped_at.is_some_and(|s| p <= s) {
+                return;
+            }
+            if !sim.looks_fail_at(p) {
+                self.skipped_at = Some(p);
+                return;
+            }
+            poll = self.schedule.prev_before(p);
+        }
     }
 
     /// The simulated group's tags as the function left them.
@@ -236,6 +383,77 @@ impl Autoscaler for ForgeScaler {
     }
     fn tick(&mut self, sim: &mut Sim<'_>) -> Option<Millis> {
         let now = sim.now();
+        if let Some(i) = self.stale_polls.iter().position(|&t| t == now) {
+            self.stale_polls.swap_remove(i);
+            return None;
+        }
+        if self.far_poll == Some(now) {
+            // The sleeping chain's own poll: the polls before it were not made.
+            self.note_unmade_polls(sim, now);
+        }
+        if self.holds(sim) {
+            self.replay(sim);
+        } else {
+            self.look(sim);
+        }
+        let next = self.next_poll(now)?;
+        // This look is the chain's poll: it sleeps while looks could only repeat it.
+        self.asleep = false;
+        if self.far_poll == Some(now) {
+            self.far_poll = None;
+        }
+        let Some(held) = self.held.as_ref().filter(|_| self.quiet(sim)) else {
+            return Some(next);
+        };
+        let mut until = held.until;
+        if held.adaptive.is_some() {
+            until = Some(until.map_or(self.timeout_until, |u| u.min(self.timeout_until)));
+        }
+        if until.is_some_and(|u| u <= next) {
+            return Some(next);
+        }
+        self.asleep = true;
+        self.far_poll = until.filter(|&u| u < Millis::MAX).map(|u| self.schedule.at_or_after(u));
+        self.far_poll
+    }
+    fn failed_tick(&mut self, at: Millis) -> Option<Millis> {
+        if let Some(i) = self.stale_polls.iter().position(|&t| t == at) {
+            self.stale_polls.swap_remove(i);
+            return None;
+        }
+        if self.far_poll == Some(at) {
+            // The sleeping chain's poll failed: the chain goes on from it, awake.
+            self.far_poll = None;
+            self.asleep = false;
+        }
+        Some(self.schedule.at_or_after(at + 1))
+    }
+    fn wake(&mut self, sim: &Sim<'_>) -> Option<Millis> {
+        if !self.asleep || self.quiet(sim) {
+            return None;
+        }
+        self.asleep = false;
+        self.stale_polls.extend(self.far_poll.take());
+        // The first poll that has not happened yet.
+        let at = self.schedule.at_or_after(sim.now());
+        let at = if self.polled_at == Some(at) { self.schedule.next_after(at) } else { at };
+        self.note_unmade_polls(sim, at);
+        Some(at)
+    }
+}
+
+impl ForgeScaler {
+    /// One look: the Lambda's pool step on what the forge and the group show now, applied
+    /// as the tick applies it; remembers how far its outcome holds when it changed nothing.
+    fn look(&mut self, sim: &mut Sim<'_>) {
+        let now = sim.now();
+        self.looks += 1;
+        // Adaptive: the arrivals tag the last skipped look would have written.
+        if let (Some(skipped), Some(held)) = (self.skipped_at.take(), &self.held) {
+            if let Some((adaptive, _)) = &held.adaptive {
+                self.tags.insert(tags::ARRIVALS.to_string(), adaptive.arrivals_tag(at(skipped)));
+            }
+        }
         let jobs = self.jobs(sim);
         let group = GroupState::new(
             sim.min_size(),
@@ -253,14 +471,29 @@ impl Autoscaler for ForgeScaler {
             group: &group,
             notes: Vec::new(),
         };
-        let decided = step::step(&input, at(now));
+        let (decided, hold) =
+            if self.skip { step::step_with_hold(&input, at(now)) } else { (step::step(&input, at(now)), None) };
         self.tags = group.tags;
         self.last_tick = Some(now);
+        self.held = None;
         // As the tick applies: a refused raise writes no tag; otherwise the tags that changed.
-        if decided.plan.raises(&group.group) && sim.set_desired(decided.plan.desired).is_err() {
-            return self.next_poll(now);
+        let raises = decided.plan.raises(&group.group);
+        if raises && sim.set_desired(decided.plan.desired).is_err() {
+            return;
         }
-        for (key, value) in decided.tag_writes(&self.tags) {
+        let writes = decided.tag_writes(&self.tags);
+        if let Some(hold) = hold.filter(|_| !raises && writes.iter().all(|(key, _)| key == tags::ARRIVALS)) {
+            if let Some(adaptive) = &hold.adaptive {
+                self.timeout_until = adaptive.timeout_and_until(at(now)).1.map_or(Millis::MAX, millis);
+            }
+            self.held = Some(Held {
+                demand_up_to: hold.demand_up_to,
+                desired: group.group.desired,
+                until: hold.until.map(millis),
+                adaptive: hold.adaptive.map(|a| (a, sim.arrived())),
+            });
+        }
+        for (key, value) in writes {
             if key == tags::IDLE_TIMEOUT {
                 if let Ok(timeout) = humantime::parse_duration(&value) {
                     sim.set_idle_timeout(timeout);
@@ -268,7 +501,6 @@ impl Autoscaler for ForgeScaler {
             }
             self.tags.insert(key, value);
         }
-        self.next_poll(now)
     }
 }
 
@@ -736,6 +968,22 @@ mod tests {
         let measured = replay(&mut Gitlab::new(0), &jobs);
         assert_eq!(measured.launches, 5);
         assert_eq!(measured.waits_s, vec![60.0; 5]);
+    }
+
+    #[test]
+    fn forge_scaler_skips_the_looks_that_could_only_repeat_the_last_one_and_measures_the_same() {
+        let trace = crate::sim::trace::Trace::parse("t", crate::sim::BUNDLED_TRACE).unwrap();
+        // Polls every 10 s: most look at an unchanged fleet. Polls every 5 minutes: fewer do.
+        let fixed = || ForgeScaler::fixed(1, 1000, Duration::from_secs(600));
+        let vespene = || ForgeScaler::vespene(2, 1000);
+        let adaptive = || ForgeScaler::adaptive(1, 1000, AdaptiveSettings::default());
+        for (make, fewer) in [(&fixed as &dyn Fn() -> ForgeScaler, 3), (&vespene, 1), (&adaptive, 3)] {
+            let (mut skipping, mut every) = (make(), make().with_skipping(false));
+            let skipped = replay(&mut skipping, &trace.jobs);
+            assert_eq!(skipped, replay(&mut every, &trace.jobs), "{}", every.name());
+            let (made, all) = (skipping.looks(), every.looks());
+            assert!(made * fewer < all && made > 0, "{}: {made} of {all}", every.name());
+        }
     }
 
     fn ticks(schedule: Invocations, upto: Millis) -> Vec<Millis> {

@@ -91,6 +91,10 @@ pub struct SimulateArgs {
     /// forge-scaler, forge-scaler-adaptive, vespene.
     #[arg(long = "policy", value_name = "NAME")]
     pub policies: Vec<String>,
+    /// Make every look of forge-scaler's policies, also those that could only repeat the
+    /// last one (no event skipping: the same results, slower; for checking).
+    #[arg(long, hide = true)]
+    pub no_skip: bool,
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -148,6 +152,7 @@ fn run(args: SimulateArgs) -> anyhow::Result<()> {
         spare_max: args.spare_max,
         only: args.policies.clone(),
         timeline: args.svg.is_some(),
+        skip_events: !args.no_skip,
         ..Options::default()
     };
     options.world.slots = args.slots;
