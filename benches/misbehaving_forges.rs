@@ -122,7 +122,12 @@ fn main() {
     // `cargo bench` passes --bench; `cargo test --benches` does not: then run one small scenario.
     let quick = !std::env::args().any(|a| a == "--bench");
     let scenarios = [
-        Scenario { name: "endless chunked body", fault_of: |_| Fault::OversizedStream, forges_per_kind: 1, min_faulted: 8 },
+        Scenario {
+            name: "endless chunked body",
+            fault_of: |_| Fault::OversizedStream,
+            forges_per_kind: 1,
+            min_faulted: 8,
+        },
         Scenario {
             name: "body announcing 100 MB",
             fault_of: |_| Fault::OversizedAnnounced,
