@@ -56,8 +56,10 @@ end=$(date +%s)
 artefact=.aws-sam/build/ScalerFunction/bootstrap
 test -x "$artefact" || { echo "sam build left no $artefact" >&2; exit 1; }
 want=aarch64; [ "$arch" = x86_64 ] && want=x86-64
-file "$artefact" | tee /dev/stderr | grep -q "ELF 64-bit.*$want" \
-  || { echo "$artefact is not an ELF for $arch" >&2; exit 1; }
+# (Not `tee /dev/stderr`: with stderr redirected to a file, reopening it truncates the log.)
+description=$(file "$artefact")
+echo "$description"
+grep -q "ELF 64-bit.*$want" <<<"$description" || { echo "$artefact is not an ELF for $arch" >&2; exit 1; }
 # The zip Lambda receives (what `sam deploy` uploads), for its size.
 zip=target/lambda/forge-scaler/bootstrap.zip
 mkdir -p "$(dirname "$zip")"
