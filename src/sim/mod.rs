@@ -567,6 +567,17 @@ mod tests {
     }
 
     #[test]
+    fn a_buildkite_agent_leaves_its_idle_period_plus_its_sleep_after_its_last_job() {
+        // One 100 s job at 0 s: the 0 s poll raises desired to 1 (no cooldown yet); boot 60 s,
+        // the job runs 60..160 s; the agent disconnects after 600 s idle (760 s), sleeps 10 s
+        // and terminates with decrement at 770 s. Billed 770 s, idle 60 + 610 = 670 s.
+        let p = run_one("buildkite", "arrival_s,duration_s\n0,100\n", 1, 1000);
+        assert_eq!((p.launches, p.wait_max_s), (1, 60.0));
+        assert_eq!(p.instance_hours, round3(770.0 / 3600.0));
+        assert_eq!(p.idle_instance_hours, round3(670.0 / 3600.0));
+    }
+
+    #[test]
     fn woodpecker_overshoots_while_agents_boot() {
         // Boot longer than the reconcile interval: booting agents add no workers, so the
         // next reconcile adds another agent for the same job.
