@@ -833,8 +833,7 @@ mod tests {
 
     /// Runs `jobs` under `policy` with boots of exactly 60 s, one slot, MinSize 0.
     fn replay(policy: &mut dyn Autoscaler, jobs: &[TraceJob]) -> crate::sim::engine::Measured {
-        let world = World { boot_jitter: 0.0, ..World::default() };
-        Sim::new(world, jobs, policy.instance_idle(), false).run(policy, &AtomicU64::new(0))
+        replay_in(World::default(), policy, jobs)
     }
 
     /// A 1,500 s job and a 10 s job both queued at 0 s, under woodpecker's defaults
