@@ -199,37 +199,14 @@ impl ForgeScaler {
             multiplier: 1.0 / slots.max(1) as f64,
             excess: 0.0,
         };
-        let idle = IdleConfig {
-            idle_timeout: Duration::from_secs(300),
-            boot_timeout: Duration::from_secs(300),
-            ..IdleConfig::default()
-        };
-        ForgeScaler {
-            name: "vespene",
-            policy: Policy {
-                slots,
-                max_instances: Some(max_instances),
-                formula,
-                boot_timeout: idle.boot_timeout,
-                ..Policy::default()
-            },
-            schedule: Invocations::every(5 * MINUTE),
-            rule: IdleRule::Fixed(idle.idle_timeout),
-            idle,
-            webhooks: false,
-            webhook_tick: None,
-            polled_at: None,
-            tags: BTreeMap::new(),
-            last_tick: None,
-            skip: true,
-            held: None,
-            asleep: false,
-            far_poll: None,
-            stale_polls: Vec::new(),
-            looks: 0,
-            skipped_at: None,
-            timeout_until: 0,
-        }
+        let five_minutes = Duration::from_secs(300);
+        let mut scaler = Self::fixed(slots, max_instances, five_minutes);
+        scaler.name = "vespene";
+        scaler.policy.formula = formula;
+        scaler.idle.boot_timeout = five_minutes;
+        scaler.policy.boot_timeout = five_minutes;
+        scaler.schedule = Invocations::every(5 * MINUTE);
+        scaler
     }
 
     /// With the pool's proportional spare (`spare_ratio`, `spare_max`).
