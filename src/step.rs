@@ -155,7 +155,17 @@ fn decide(input: &PoolInput<'_>, now: DateTime<Utc>, want_hold: bool) -> (PoolSt
         group: input.group.group.clone(),
     };
     let plan = plan(input.policy, &observation, now);
-    let plan_hold = if want_hold { crate::plan::hold(input.policy, &observation, &plan) } else { None };
+    let plan_hold = if !want_hold {
+        None
+    } else if plan.raises(&observation.group) {
+        // The hold of the state the raise leaves: its instances booting, its scale-out in
+        // the tags (as they will read back), the same jobs.
+        let after = Observation { queue: observation.queue.clone(), group: raised(&observation.group, &plan, now) };
+        let replanned = crate::plan::plan(input.policy, &after, now);
+        crate::plan::hold(input.policy, &after, &replanned)
+    } else {
+        crate::plan::hold(input.policy, &observation, &plan)
+    };
     let mut hold = plan_hold.map(|h| StepHold { demand_up_to: h.demand_up_to, until: None, adaptive: None });
     let mut notes = input.notes.clone();
     if let Some(why) = &jobs.partial {
@@ -189,6 +199,19 @@ fn decide(input: &PoolInput<'_>, now: DateTime<Utc>, want_hold: bool) -> (PoolSt
     (PoolStep { observation, plan, notes, tags }, hold)
 }
 
+/// The group as a raise by `plan` at `now` leaves it: desired capacity raised, the added
+/// instances booting, the scale-out in the tags at the second the tag keeps.
+fn raised(group: &crate::model::Group, plan: &Plan, now: DateTime<Utc>) -> crate::model::Group {
+    let added = plan.desired.saturating_sub(group.desired);
+    crate::model::Group {
+        desired: plan.desired,
+        booting: group.booting.saturating_add(added),
+        last_scale_out: Some(at_second(seconds(now))),
+        last_scale_out_to: Some(plan.desired),
+        ..group.clone()
+    }
+}
+
 fn at_second(s: u64) -> DateTime<Utc> {
     chrono::TimeZone::timestamp_opt(&Utc, s.min(i64::MAX as u64) as i64, 0).single().unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
@@ -198,7 +221,9 @@ fn at_second(s: u64) -> DateTime<Utc> {
 /// and waiting count, while pending + running stays at most `demand_up_to` and before
 /// `until`, a later step raises nothing and asks for the same tag values, whatever the
 /// jobs' ages. The simulator uses it to skip ticks that could only repeat this one.
-/// None (from [`step_with_hold`]) when the step raises or when only time holds a raise back.
+/// When the step raises, the hold is that of the group the raise leaves (desired capacity
+/// raised, its instances booting, its scale-out in the tags). None (from [`step_with_hold`])
+/// when the state left would raise again or when only time holds a raise back.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StepHold {
     pub demand_up_to: u32,

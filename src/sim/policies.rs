@@ -459,13 +459,14 @@ impl ForgeScaler {
             return;
         }
         let writes = decided.tag_writes(&self.tags);
-        if let Some(hold) = hold.filter(|_| !raises && writes.iter().all(|(key, _)| key == tags::ARRIVALS)) {
+        // The hold is of the state this look leaves (its raise and tags applied).
+        if let Some(hold) = hold {
             if let Some(adaptive) = &hold.adaptive {
                 self.timeout_until = adaptive.timeout_and_until(at(now)).1.map_or(Millis::MAX, millis);
             }
             self.held = Some(Held {
                 demand_up_to: hold.demand_up_to,
-                desired: group.group.desired,
+                desired: sim.desired(),
                 until: hold.until.map(millis),
                 adaptive: hold.adaptive.map(|a| (a, sim.arrived())),
             });
