@@ -195,6 +195,8 @@ pub struct Instance {
     idle_ms: Millis,
     memory: idle::Memory,
     leave_version: u32,
+    /// Its place in the simulation's dispatch candidates, while it is one.
+    candidate_at: Option<u32>,
 }
 
 /// Woodpecker's server writes an agent's `LastWork` at most once a minute.
@@ -327,6 +329,10 @@ pub struct Sim<'t> {
     desired: u32,
     instances: Vec<Instance>,
     alive: Vec<usize>,
+    /// The instances a job can be dispatched to (Ready, a slot free), each with its
+    /// dispatch key: kept up to date at every change of state, busy or last work, so a
+    /// dispatch looks at these few instead of every alive one.
+    candidates: Vec<DispatchKey>,
     pending: VecDeque<usize>,
     running: u32,
     /// Per trace job: whether it runs now (what a forge's "running" listing shows).
@@ -362,6 +368,7 @@ impl<'t> Sim<'t> {
             desired: 0,
             instances: Vec::new(),
             alive: Vec::new(),
+            candidates: Vec::new(),
             pending: VecDeque::new(),
             running: 0,
             job_running: vec![false; jobs.len()],
@@ -502,6 +509,7 @@ impl<'t> Sim<'t> {
         }
         inst.state = InstanceState::Draining;
         inst.leave_version += 1;
+        self.sync_candidate(id);
         let at = self.now + after.as_millis() as Millis;
         self.push(at, Event::Remove(id));
     }
@@ -559,6 +567,7 @@ impl<'t> Sim<'t> {
             idle_ms: 0,
             memory: idle::Memory::booted(Duration::ZERO),
             leave_version: 0,
+            candidate_at: None,
         });
         self.alive.push(id);
         self.desired += 1;
@@ -606,6 +615,7 @@ impl<'t> Sim<'t> {
         let billed = self.world.billed_ms(life);
         self.measured.instance_ms += billed as u128;
         self.measured.idle_ms += (inst.idle_ms + (billed - life)) as u128;
+        self.sync_candidate(id);
         if let Some(pos) = self.alive.iter().position(|&i| i == id) {
             self.alive.remove(pos);
         }
@@ -654,19 +664,57 @@ impl<'t> Sim<'t> {
                 self.pending.iter().position(|&job| !faults.no_agent_takes(job))
             };
             let Some(next) = next else { return };
-            let slots = self.world.slots;
-            let best = self
-                .alive
-                .iter()
-                .copied()
-                .filter(|&i| self.instances[i].state == InstanceState::Ready && self.instances[i].busy < slots)
-                .max_by_key(|&i| {
-                    let inst = &self.instances[i];
-                    (inst.busy, inst.last_work.unwrap_or(inst.ready_at), Reverse(i))
-                });
-            let Some(id) = best else { return };
+            #[cfg(any(test, debug_assertions))]
+            self.assert_candidates();
+            // Keys are unique (they end with the id): the greatest is the one instance the
+            // key picks, whatever the candidates' order.
+            let Some(&(_, _, Reverse(id))) = self.candidates.iter().max() else { return };
             let job = self.pending.remove(next).unwrap_or_default();
             self.start(id, job);
+        }
+    }
+
+    /// Puts instance `id` in or out of the dispatch candidates, with its current key; called
+    /// after every change of its state, busy or last work.
+    fn sync_candidate(&mut self, id: usize) {
+        let inst = &self.instances[id];
+        let wanted = inst.state == InstanceState::Ready && inst.busy < self.world.slots;
+        let key = dispatch_key(id, inst);
+        match (inst.candidate_at, wanted) {
+            (Some(at), true) => self.candidates[at as usize] = key,
+            (Some(at), false) => {
+                self.candidates.swap_remove(at as usize);
+                if let Some(&(_, _, Reverse(moved))) = self.candidates.get(at as usize) {
+                    self.instances[moved].candidate_at = Some(at);
+                }
+                self.instances[id].candidate_at = None;
+            }
+            (None, true) => {
+                self.instances[id].candidate_at = Some(self.candidates.len() as u32);
+                self.candidates.push(key);
+            }
+            (None, false) => {}
+        }
+    }
+
+    /// The dispatch candidates are exactly the alive instances that are Ready with a free
+    /// slot, each with its current key (what a scan of every alive instance would find).
+    #[cfg(any(test, debug_assertions))]
+    fn assert_candidates(&self) {
+        let slots = self.world.slots;
+        let mut scan: Vec<DispatchKey> = self
+            .alive
+            .iter()
+            .copied()
+            .filter(|&i| self.instances[i].state == InstanceState::Ready && self.instances[i].busy < slots)
+            .map(|i| dispatch_key(i, &self.instances[i]))
+            .collect();
+        let mut kept = self.candidates.clone();
+        scan.sort_unstable();
+        kept.sort_unstable();
+        assert_eq!(kept, scan, "dispatch candidates at {}", self.now);
+        for (at, &(_, _, Reverse(id))) in self.candidates.iter().enumerate() {
+            assert_eq!(self.instances[id].candidate_at, Some(at as u32), "instance {id}'s candidate place");
         }
     }
 
@@ -690,6 +738,7 @@ impl<'t> Sim<'t> {
             let look = self.world.faults.probe(Look::busy(), now);
             inst.memory = idle::decide(&rule.config, inst.memory, look, ms(now)).0;
         }
+        self.sync_candidate(id);
         self.push(now + duration_ms, Event::JobDone(id, job));
     }
 
@@ -740,6 +789,7 @@ impl<'t> Sim<'t> {
             }
             inst.leave_version += 1;
             let version = inst.leave_version;
+            self.sync_candidate(id);
             self.push(self.now + 60 * SECOND, Event::LeaveCheck(id, version));
             self.dispatch();
         }
@@ -782,6 +832,7 @@ impl<'t> Sim<'t> {
                 inst.memory = idle::decide(&rule.config, inst.memory, look, ms(at)).0;
             }
         }
+        self.sync_candidate(id);
         self.dispatch();
         if self.instances[id].busy == 0 {
             if self.instances[id].state == InstanceState::Draining {
@@ -791,6 +842,20 @@ impl<'t> Sim<'t> {
             }
         }
         true
+    }
+
+    /// Instance `id` finished booting at `at` (unless it left meanwhile): it takes jobs.
+    fn instance_ready(&mut self, id: usize, at: Millis) {
+        let inst = &mut self.instances[id];
+        if inst.state == InstanceState::Booting {
+            inst.state = InstanceState::Ready;
+            inst.memory = idle::Memory::booted(ms(at));
+            self.booting -= 1;
+            self.ready += 1;
+            self.sync_candidate(id);
+            self.dispatch();
+            self.check_leave(id);
+        }
     }
 
     /// The policy looks (or, in a fault window, its look fails) and asks for its next look;
@@ -869,17 +934,7 @@ impl<'t> Sim<'t> {
                             continue; // disrupted: counted when it was removed
                         }
                     }
-                    Event::Ready(id) => {
-                        let inst = &mut self.instances[id];
-                        if inst.state == InstanceState::Booting {
-                            inst.state = InstanceState::Ready;
-                            inst.memory = idle::Memory::booted(ms(at));
-                            self.booting -= 1;
-                            self.ready += 1;
-                            self.dispatch();
-                            self.check_leave(id);
-                        }
-                    }
+                    Event::Ready(id) => self.instance_ready(id, at),
                     Event::LeaveCheck(id, version) => {
                         if self.instances[id].leave_version == version {
                             self.check_leave(id);
@@ -909,6 +964,8 @@ impl<'t> Sim<'t> {
                     break;
                 }
             }
+            #[cfg(any(test, debug_assertions))]
+            self.assert_candidates();
             self.trim_uncovered();
             self.record_timeline();
         }
@@ -929,6 +986,15 @@ impl<'t> Sim<'t> {
         }
         self.measured
     }
+}
+
+/// What dispatch prefers among ready instances with a free slot, greatest first: the
+/// busiest, then the most recently used (so the others stay idle and can leave), then the
+/// oldest. Unique per instance.
+type DispatchKey = (u32, Millis, Reverse<usize>);
+
+fn dispatch_key(id: usize, inst: &Instance) -> DispatchKey {
+    (inst.busy, inst.last_work.unwrap_or(inst.ready_at), Reverse(id))
 }
 
 fn ms(t: Millis) -> Duration {
@@ -975,6 +1041,7 @@ mod tests {
         sim.instances[0].state = InstanceState::Ready;
         sim.booting -= 1;
         sim.ready += 1;
+        sim.sync_candidate(0);
         sim.instances[0].memory = idle::Memory::booted(ms(60_000));
         // Idle past both timeouts: the watchdog decides to leave, the group refuses.
         sim.now = 2_000_000;
@@ -1053,5 +1120,86 @@ mod tests {
         let real = fleet.group("g").unwrap();
         assert_eq!(simulated, (real.group.desired, real.tags));
         assert_eq!(simulated.0, 3);
+    }
+
+    /// A dispatch takes the ready instance with a free slot that is busiest, then most
+    /// recently used, then oldest; booting, draining and full instances take nothing.
+    #[test]
+    fn dispatch_picks_the_busiest_then_most_recently_used_free_ready_instance() {
+        let jobs = [TraceJob { arrival_ms: 0, duration_ms: 1_000_000 }; 6];
+        let mut sim = Sim::new(World { slots: 2, ..world(0, 10) }, &jobs, None, false);
+        sim.launch_ready(4);
+        for id in 0..4 {
+            sim.instance_ready(id, 0);
+        }
+        sim.drain_then_terminate(3, Duration::from_secs(3600));
+        sim.now = 10;
+        sim.next_arrival = 1;
+        sim.arrive(0); // all idle since 0: the oldest, 0, takes it
+        assert_eq!(sim.instances[0].busy, 1);
+        sim.now = 20;
+        sim.next_arrival = 2;
+        sim.arrive(1); // 0 is the busiest with a free slot
+        assert_eq!(sim.instances[0].busy, 2);
+        sim.now = 30;
+        sim.next_arrival = 3;
+        sim.arrive(2); // 0 is full; 1 and 2 tie on idle time: the oldest
+        assert_eq!(sim.instances[1].busy, 1);
+        sim.now = 40;
+        sim.next_arrival = 4;
+        sim.arrive(3); // 1 is busier than 2
+        assert_eq!(sim.instances[1].busy, 2);
+        sim.next_arrival = 5;
+        sim.arrive(4); // only 2 left; 3 drains
+        assert_eq!((sim.instances[2].busy, sim.instances[3].busy), (1, 0));
+        sim.assert_candidates();
+        assert_eq!(sim.candidates, vec![dispatch_key(2, &sim.instances[2])]);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+        /// The dispatch candidates kept as instances change always equal a scan of every
+        /// alive instance (checked at every dispatch and after every event), for every
+        /// policy, with slots, bounds, warm pool, webhooks and faults.
+        #[test]
+        fn dispatch_candidates_always_equal_a_scan_of_the_alive_instances(
+            rows in proptest::collection::vec((0u64..400, 1u64..900), 1..60),
+            slots in 1u32..4,
+            min in 0u32..2,
+            max in 2u32..8,
+            warm in 0u32..3,
+            webhooks in proptest::bool::ANY,
+            hourly in proptest::bool::ANY,
+            fault in 0u8..6,
+            window in (0u64..4000, 1u64..3000),
+        ) {
+            let mut arrival = 0;
+            let jobs: Vec<TraceJob> = rows
+                .iter()
+                .map(|&(gap, duration)| {
+                    arrival += gap * SECOND;
+                    TraceJob { arrival_ms: arrival, duration_ms: duration * SECOND }
+                })
+                .collect();
+            let trace = super::super::trace::Trace { name: "random".into(), jobs };
+            let span = (window.0 * SECOND, (window.0 + window.1) * SECOND);
+            let faults = match fault {
+                1 => Faults { ticks_fail: vec![span], ..Faults::default() },
+                2 => Faults { set_desired_fails: vec![span], ..Faults::default() },
+                3 => Faults { probe_unknown: vec![span], ..Faults::default() },
+                4 => Faults { probe_busy: vec![span], ..Faults::default() },
+                5 => Faults { no_agent_takes_one_in: 3, ..Faults::default() },
+                _ => Faults::default(),
+            };
+            let billing = if hourly { Billing::Hourly } else { Billing::PerSecond };
+            let options = super::super::Options {
+                world: World { slots, min_instances: min, max_instances: max, billing, faults, ..World::default() },
+                webhooks,
+                warm_pool: (warm > 0).then(|| WarmPoolConfig::new(warm, 20.0, 0.1, max).unwrap()),
+                ..super::super::Options::default()
+            };
+            let report = super::super::run(&trace, &options, &AtomicU64::new(0)).unwrap();
+            proptest::prop_assert_eq!(report.policies.len(), super::super::POLICY_NAMES.len());
+        }
     }
 }
