@@ -13,7 +13,6 @@ use super::warm::{WarmMeasured, WarmPool, WarmPoolConfig};
 use crate::agent::idle::{self, IdleConfig, Look, Verdict};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -235,15 +234,22 @@ impl Instance {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+/// An event's instance or trace job (as `u32`: heap entries stay 32 bytes).
+type Index = u32;
+
+fn index(i: usize) -> Index {
+    Index::try_from(i).expect("fewer than 2^32 instances and trace jobs")
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Event {
     // Order within one millisecond: jobs end, instances get ready, (arrivals), leave
     // checks, removals, then the policy looks.
     /// An instance's job (instance, job) ended.
-    JobDone(usize, usize),
-    Ready(usize),
-    LeaveCheck(usize, u32),
-    Remove(usize),
+    JobDone(Index, Index),
+    Ready(Index),
+    LeaveCheck(Index, u32),
+    Remove(Index),
     /// A scheduled action changes MinSize.
     MinSize,
     Tick,
@@ -259,6 +265,47 @@ fn rank(e: &Event) -> u8 {
     }
 }
 const ARRIVAL_RANK: u8 = 2;
+
+/// An event in the queue: the earliest first, then by rank, then in the order scheduled.
+#[derive(Debug, Clone, Copy)]
+struct Scheduled {
+    at: Millis,
+    /// The rank in the top 8 bits, the scheduling sequence number below (unique).
+    order: u64,
+    event: Event,
+}
+
+impl Scheduled {
+    fn new(at: Millis, event: Event, seq: u64) -> Self {
+        debug_assert!(seq < 1 << 56);
+        Scheduled { at, order: (rank(&event) as u64) << 56 | seq, event }
+    }
+
+    fn rank(&self) -> u8 {
+        (self.order >> 56) as u8
+    }
+}
+
+impl PartialEq for Scheduled {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.order) == (other.at, other.order)
+    }
+}
+
+impl Eq for Scheduled {}
+
+impl PartialOrd for Scheduled {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// Reversed: the max-heap's top is the earliest.
+impl Ord for Scheduled {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (other.at, other.order).cmp(&(self.at, self.order))
+    }
+}
 
 /// One autoscaler under test.
 pub trait Autoscaler: Send {
@@ -339,7 +386,7 @@ pub struct Sim<'t> {
     job_running: Vec<bool>,
     booting: u32,
     ready: u32,
-    heap: BinaryHeap<Reverse<(Millis, u8, u64, Event)>>,
+    heap: BinaryHeap<Scheduled>,
     seq: u64,
     rng: SmallRng,
     warm: Option<WarmPool>,
@@ -511,7 +558,7 @@ impl<'t> Sim<'t> {
         inst.leave_version += 1;
         self.sync_candidate(id);
         let at = self.now + after.as_millis() as Millis;
-        self.push(at, Event::Remove(id));
+        self.push(at, Event::Remove(index(id)));
     }
 
     /// Changes the watchdog's idle timeout (the group tag) and re-decides every idle instance.
@@ -541,7 +588,7 @@ impl<'t> Sim<'t> {
     // ---- internals ----
     fn push(&mut self, at: Millis, event: Event) {
         self.seq += 1;
-        self.heap.push(Reverse((at.max(self.now), rank(&event), self.seq, event)));
+        self.heap.push(Scheduled::new(at.max(self.now), event, self.seq));
     }
 
     fn launch(&mut self) {
@@ -574,7 +621,7 @@ impl<'t> Sim<'t> {
         self.booting += 1;
         self.measured.launches += 1;
         self.measured.peak_instances = self.measured.peak_instances.max(self.alive.len() as u32);
-        self.push(ready_at, Event::Ready(id));
+        self.push(ready_at, Event::Ready(index(id)));
         // This launch covers the oldest jobs no capacity was coming for.
         for _ in 0..self.world.slots {
             let Some(arrival) = self.uncovered.pop_front() else { break };
@@ -668,7 +715,8 @@ impl<'t> Sim<'t> {
             self.assert_candidates();
             // Keys are unique (they end with the id): the greatest is the one instance the
             // key picks, whatever the candidates' order.
-            let Some(&(_, _, Reverse(id))) = self.candidates.iter().max() else { return };
+            let Some(&key) = self.candidates.iter().max() else { return };
+            let id = dispatch_key_id(key);
             let job = self.pending.remove(next).unwrap_or_default();
             self.start(id, job);
         }
@@ -684,8 +732,8 @@ impl<'t> Sim<'t> {
             (Some(at), true) => self.candidates[at as usize] = key,
             (Some(at), false) => {
                 self.candidates.swap_remove(at as usize);
-                if let Some(&(_, _, Reverse(moved))) = self.candidates.get(at as usize) {
-                    self.instances[moved].candidate_at = Some(at);
+                if let Some(&moved) = self.candidates.get(at as usize) {
+                    self.instances[dispatch_key_id(moved)].candidate_at = Some(at);
                 }
                 self.instances[id].candidate_at = None;
             }
@@ -713,7 +761,8 @@ impl<'t> Sim<'t> {
         scan.sort_unstable();
         kept.sort_unstable();
         assert_eq!(kept, scan, "dispatch candidates at {}", self.now);
-        for (at, &(_, _, Reverse(id))) in self.candidates.iter().enumerate() {
+        for (at, &key) in self.candidates.iter().enumerate() {
+            let id = dispatch_key_id(key);
             assert_eq!(self.instances[id].candidate_at, Some(at as u32), "instance {id}'s candidate place");
         }
     }
@@ -739,7 +788,7 @@ impl<'t> Sim<'t> {
             inst.memory = idle::decide(&rule.config, inst.memory, look, ms(now)).0;
         }
         self.sync_candidate(id);
-        self.push(now + duration_ms, Event::JobDone(id, job));
+        self.push(now + duration_ms, Event::JobDone(index(id), index(job)));
     }
 
     /// The watchdog looks at an idle instance: leave now, or schedule the next look.
@@ -773,7 +822,7 @@ impl<'t> Sim<'t> {
                 let version = inst.leave_version;
                 let at = until.map(|at| at.as_millis() as Millis).into_iter().chain(change).min();
                 if let Some(at) = at {
-                    self.push(at, Event::LeaveCheck(id, version));
+                    self.push(at, Event::LeaveCheck(index(id), version));
                 }
             }
         }
@@ -790,7 +839,7 @@ impl<'t> Sim<'t> {
             inst.leave_version += 1;
             let version = inst.leave_version;
             self.sync_candidate(id);
-            self.push(self.now + 60 * SECOND, Event::LeaveCheck(id, version));
+            self.push(self.now + 60 * SECOND, Event::LeaveCheck(index(id), version));
             self.dispatch();
         }
     }
@@ -836,7 +885,7 @@ impl<'t> Sim<'t> {
         self.dispatch();
         if self.instances[id].busy == 0 {
             if self.instances[id].state == InstanceState::Draining {
-                self.push(at, Event::Remove(id));
+                self.push(at, Event::Remove(index(id)));
             } else {
                 self.check_leave(id);
             }
@@ -902,7 +951,7 @@ impl<'t> Sim<'t> {
         let last_arrival = self.jobs.last().map_or(0, |j| j.arrival_ms);
         let mut reported = 0u64;
         loop {
-            let next_event = self.heap.peek().map(|Reverse((t, r, _, _))| (*t, *r));
+            let next_event = self.heap.peek().map(|e| (e.at, e.rank()));
             let next_job = self.jobs.get(self.next_arrival).map(|j| (j.arrival_ms, ARRIVAL_RANK));
             let take_job = match (next_job, next_event) {
                 (Some(j), Some(e)) => j <= e,
@@ -926,21 +975,23 @@ impl<'t> Sim<'t> {
                     reported = self.next_arrival as u64;
                 }
             } else {
-                let Some(Reverse((at, _, _, event))) = self.heap.pop() else { break };
+                let Some(Scheduled { at, event, .. }) = self.heap.pop() else { break };
                 self.now = at;
                 match event {
                     Event::JobDone(id, job) => {
-                        if !self.job_done(id, job, at) {
+                        if !self.job_done(id as usize, job as usize, at) {
                             continue; // disrupted: counted when it was removed
                         }
                     }
-                    Event::Ready(id) => self.instance_ready(id, at),
+                    Event::Ready(id) => self.instance_ready(id as usize, at),
                     Event::LeaveCheck(id, version) => {
+                        let id = id as usize;
                         if self.instances[id].leave_version == version {
                             self.check_leave(id);
                         }
                     }
                     Event::Remove(id) => {
+                        let id = id as usize;
                         // A busy draining instance is removed when its last job ends.
                         if self.instances[id].busy == 0 && self.instances[id].state == InstanceState::Draining {
                             self.leave_or_stay(id);
@@ -991,10 +1042,17 @@ impl<'t> Sim<'t> {
 /// What dispatch prefers among ready instances with a free slot, greatest first: the
 /// busiest, then the most recently used (so the others stay idle and can leave), then the
 /// oldest. Unique per instance.
-type DispatchKey = (u32, Millis, Reverse<usize>);
+/// Packed in one number, most significant first: busy, the last work (or ready) time, and
+/// the id's complement (the oldest is greatest), so candidates compare as integers.
+type DispatchKey = u128;
 
 fn dispatch_key(id: usize, inst: &Instance) -> DispatchKey {
-    (inst.busy, inst.last_work.unwrap_or(inst.ready_at), Reverse(id))
+    let time = inst.last_work.unwrap_or(inst.ready_at);
+    (inst.busy as u128) << 96 | (time as u128) << 32 | !index(id) as u128
+}
+
+fn dispatch_key_id(key: DispatchKey) -> usize {
+    !(key as u32) as usize
 }
 
 fn ms(t: Millis) -> Duration {
@@ -1154,6 +1212,36 @@ mod tests {
         assert_eq!((sim.instances[2].busy, sim.instances[3].busy), (1, 0));
         sim.assert_candidates();
         assert_eq!(sim.candidates, vec![dispatch_key(2, &sim.instances[2])]);
+    }
+
+    #[test]
+    fn events_come_out_by_time_then_rank_then_the_order_they_were_scheduled() {
+        let mut sim = Sim::new(world(0, 3), &[], None, false);
+        sim.push(20, Event::Tick);
+        sim.push(10, Event::Tick);
+        sim.push(10, Event::Remove(7));
+        sim.push(10, Event::LeaveCheck(1, 2));
+        sim.push(10, Event::MinSize);
+        sim.push(10, Event::Ready(3));
+        sim.push(10, Event::JobDone(4, 5));
+        sim.push(10, Event::JobDone(1, 9));
+        sim.now = 15;
+        sim.push(5, Event::Ready(8)); // in the past: due now
+        let order: Vec<(Millis, Event)> = std::iter::from_fn(|| sim.heap.pop()).map(|e| (e.at, e.event)).collect();
+        use Event::*;
+        let expected = [
+            (10, JobDone(4, 5)),
+            (10, JobDone(1, 9)),
+            (10, MinSize),
+            (10, Ready(3)),
+            (10, LeaveCheck(1, 2)),
+            (10, Remove(7)),
+            (10, Tick),
+            (15, Ready(8)),
+            (20, Tick),
+        ];
+        assert_eq!(order, expected);
+        assert_eq!(std::mem::size_of::<Scheduled>(), 32, "heap entries stay small");
     }
 
     proptest::proptest! {
