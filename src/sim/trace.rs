@@ -33,13 +33,15 @@ pub enum TraceError {
 }
 
 /// Seconds (a non-negative finite decimal) to milliseconds.
-fn seconds_to_ms(field: &str) -> Result<u64, String> {
-    let field = field.trim();
+fn seconds_to_ms(field: &[u8]) -> Result<u64, String> {
     // Whole seconds below 10^12 (what exports write) are exact as f64 and times 1000 stay
     // below 2^53: the same milliseconds as the general path, without parsing a float.
-    if (1..=12).contains(&field.len()) && field.bytes().all(|b| b.is_ascii_digit()) {
-        return Ok(field.bytes().fold(0u64, |n, b| n * 10 + u64::from(b - b'0')) * 1000);
+    // (Digits left by trimming ASCII whitespace are what trimming any whitespace leaves.)
+    let digits = field.trim_ascii();
+    if (1..=12).contains(&digits.len()) && digits.iter().all(u8::is_ascii_digit) {
+        return Ok(digits.iter().fold(0u64, |n, b| n * 10 + u64::from(b - b'0')) * 1000);
     }
+    let field = text(field).trim();
     let value: f64 = field.parse().map_err(|_| format!("{field:?} is not a number of seconds"))?;
     if !value.is_finite() || value < 0.0 {
         return Err(format!("{value} is not a non-negative finite number of seconds"));
@@ -53,7 +55,11 @@ fn seconds_to_ms(field: &str) -> Result<u64, String> {
 /// Field `i` of a record as text, trimmed of (Unicode) whitespace. The text was a `&str`
 /// and the CSV parser splits and unquotes only at ASCII bytes, so every field is UTF-8.
 fn field(record: &csv::ByteRecord, i: usize) -> Option<&str> {
-    record.get(i).map(|bytes| std::str::from_utf8(bytes).expect("fields of a &str split at ASCII bytes").trim())
+    record.get(i).map(|bytes| text(bytes).trim())
+}
+
+fn text(field: &[u8]) -> &str {
+    std::str::from_utf8(field).expect("fields of a &str split at ASCII bytes")
 }
 
 /// Every field of a record, trimmed, joined by commas (for error messages).
@@ -96,7 +102,7 @@ impl Trace {
             }
             let line = record.position().map_or(0, |p| p.line() as usize);
             let row_error = |message: String| TraceError::Row { name: name.into(), line, message };
-            let (Some(arrival), Some(duration)) = (field(&record, 0), field(&record, 1)) else {
+            let (Some(arrival), Some(duration)) = (record.get(0), record.get(1)) else {
                 let found = joined(&record);
                 return Err(row_error(format!("expected at least 2 fields (arrival_s,duration_s), found {found:?}")));
             };
@@ -283,12 +289,13 @@ mod tests {
     #[test]
     fn whole_seconds_give_the_milliseconds_their_decimal_form_gives() {
         for (whole, ms) in [("0", 0), ("007", 7000), ("42", 42_000), ("999999999999", 999_999_999_999_000)] {
-            assert_eq!(seconds_to_ms(whole), Ok(ms), "{whole}");
-            assert_eq!(seconds_to_ms(&format!("{whole}.0")), Ok(ms), "{whole}.0");
+            assert_eq!(seconds_to_ms(whole.as_bytes()), Ok(ms), "{whole}");
+            assert_eq!(seconds_to_ms(format!(" {whole}.0\u{a0}").as_bytes()), Ok(ms), "{whole}.0");
         }
-        assert!(seconds_to_ms("1000000000001").unwrap_err().contains("beyond"), "13 digits take the checked path");
-        assert!(seconds_to_ms("").unwrap_err().contains("not a number"));
-        assert!(seconds_to_ms("+-1").unwrap_err().contains("not a number"));
+        assert!(seconds_to_ms(b"1000000000001").unwrap_err().contains("beyond"), "13 digits take the checked path");
+        assert!(seconds_to_ms(b"").unwrap_err().contains("not a number"));
+        assert!(seconds_to_ms(b"+-1").unwrap_err().contains("not a number"));
+        assert_eq!(seconds_to_ms(b"\x0b12").unwrap(), 12_000, "a vertical tab is whitespace too");
     }
 
     proptest::proptest! {
@@ -300,7 +307,7 @@ mod tests {
         fn parsing_matches_the_string_record_reference_on_any_text(
             pieces in proptest::collection::vec(
                 proptest::sample::select(vec![
-                    "arrival_s,duration_s", "arrival_s", ",", "\n", "\r\n", "\r", "\"", "#", " ", "\t",
+                    "arrival_s,duration_s", "arrival_s", ",", "\n", "\r\n", "\r", "\"", "#", " ", "\t", "\u{b}",
                     "\u{feff}", "\u{a0}", "\u{2003}", "0", "1", "7", "12", "3.5", ".", "-", "e", "9e12", "inf",
                     "NaN", "x", "os=linux", "é", "+", "0000000000000",
                 ]),
