@@ -284,11 +284,16 @@ impl Scheduled {
     fn rank(&self) -> u8 {
         (self.order >> 56) as u8
     }
+
+    /// Time, then rank, then scheduling order, as one number.
+    fn key(&self) -> u128 {
+        (self.at as u128) << 64 | self.order as u128
+    }
 }
 
 impl PartialEq for Scheduled {
     fn eq(&self, other: &Self) -> bool {
-        (self.at, self.order) == (other.at, other.order)
+        self.key() == other.key()
     }
 }
 
@@ -303,7 +308,7 @@ impl PartialOrd for Scheduled {
 /// Reversed: the max-heap's top is the earliest.
 impl Ord for Scheduled {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        (other.at, other.order).cmp(&(self.at, self.order))
+        other.key().cmp(&self.key())
     }
 }
 
