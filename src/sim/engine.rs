@@ -13,7 +13,6 @@ use super::warm::{WarmMeasured, WarmPool, WarmPoolConfig};
 use crate::agent::idle::{self, IdleConfig, Look, Verdict};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -195,6 +194,8 @@ pub struct Instance {
     idle_ms: Millis,
     memory: idle::Memory,
     leave_version: u32,
+    /// Its place in the simulation's dispatch candidates, while it is one.
+    candidate_at: Option<u32>,
 }
 
 /// Woodpecker's server writes an agent's `LastWork` at most once a minute.
@@ -233,15 +234,22 @@ impl Instance {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+/// An event's instance or trace job (as `u32`: heap entries stay 32 bytes).
+type Index = u32;
+
+fn index(i: usize) -> Index {
+    Index::try_from(i).expect("fewer than 2^32 instances and trace jobs")
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Event {
     // Order within one millisecond: jobs end, instances get ready, (arrivals), leave
     // checks, removals, then the policy looks.
     /// An instance's job (instance, job) ended.
-    JobDone(usize, usize),
-    Ready(usize),
-    LeaveCheck(usize, u32),
-    Remove(usize),
+    JobDone(Index, Index),
+    Ready(Index),
+    LeaveCheck(Index, u32),
+    Remove(Index),
     /// A scheduled action changes MinSize.
     MinSize,
     Tick,
@@ -257,6 +265,52 @@ fn rank(e: &Event) -> u8 {
     }
 }
 const ARRIVAL_RANK: u8 = 2;
+
+/// An event in the queue: the earliest first, then by rank, then in the order scheduled.
+#[derive(Debug, Clone, Copy)]
+struct Scheduled {
+    at: Millis,
+    /// The rank in the top 8 bits, the scheduling sequence number below (unique).
+    order: u64,
+    event: Event,
+}
+
+impl Scheduled {
+    fn new(at: Millis, event: Event, seq: u64) -> Self {
+        debug_assert!(seq < 1 << 56);
+        Scheduled { at, order: (rank(&event) as u64) << 56 | seq, event }
+    }
+
+    fn rank(&self) -> u8 {
+        (self.order >> 56) as u8
+    }
+
+    /// Time, then rank, then scheduling order, as one number.
+    fn key(&self) -> u128 {
+        (self.at as u128) << 64 | self.order as u128
+    }
+}
+
+impl PartialEq for Scheduled {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+
+impl Eq for Scheduled {}
+
+impl PartialOrd for Scheduled {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// Reversed: the max-heap's top is the earliest.
+impl Ord for Scheduled {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        other.key().cmp(&self.key())
+    }
+}
 
 /// One autoscaler under test.
 pub trait Autoscaler: Send {
@@ -327,13 +381,17 @@ pub struct Sim<'t> {
     desired: u32,
     instances: Vec<Instance>,
     alive: Vec<usize>,
+    /// The instances a job can be dispatched to (Ready, a slot free), each with its
+    /// dispatch key: kept up to date at every change of state, busy or last work, so a
+    /// dispatch looks at these few instead of every alive one.
+    candidates: Vec<DispatchKey>,
     pending: VecDeque<usize>,
     running: u32,
     /// Per trace job: whether it runs now (what a forge's "running" listing shows).
     job_running: Vec<bool>,
     booting: u32,
     ready: u32,
-    heap: BinaryHeap<Reverse<(Millis, u8, u64, Event)>>,
+    heap: BinaryHeap<Scheduled>,
     seq: u64,
     rng: SmallRng,
     warm: Option<WarmPool>,
@@ -362,6 +420,7 @@ impl<'t> Sim<'t> {
             desired: 0,
             instances: Vec::new(),
             alive: Vec::new(),
+            candidates: Vec::new(),
             pending: VecDeque::new(),
             running: 0,
             job_running: vec![false; jobs.len()],
@@ -502,8 +561,9 @@ impl<'t> Sim<'t> {
         }
         inst.state = InstanceState::Draining;
         inst.leave_version += 1;
+        self.sync_candidate(id);
         let at = self.now + after.as_millis() as Millis;
-        self.push(at, Event::Remove(id));
+        self.push(at, Event::Remove(index(id)));
     }
 
     /// Changes the watchdog's idle timeout (the group tag) and re-decides every idle instance.
@@ -533,7 +593,7 @@ impl<'t> Sim<'t> {
     // ---- internals ----
     fn push(&mut self, at: Millis, event: Event) {
         self.seq += 1;
-        self.heap.push(Reverse((at.max(self.now), rank(&event), self.seq, event)));
+        self.heap.push(Scheduled::new(at.max(self.now), event, self.seq));
     }
 
     fn launch(&mut self) {
@@ -559,13 +619,14 @@ impl<'t> Sim<'t> {
             idle_ms: 0,
             memory: idle::Memory::booted(Duration::ZERO),
             leave_version: 0,
+            candidate_at: None,
         });
         self.alive.push(id);
         self.desired += 1;
         self.booting += 1;
         self.measured.launches += 1;
         self.measured.peak_instances = self.measured.peak_instances.max(self.alive.len() as u32);
-        self.push(ready_at, Event::Ready(id));
+        self.push(ready_at, Event::Ready(index(id)));
         // This launch covers the oldest jobs no capacity was coming for.
         for _ in 0..self.world.slots {
             let Some(arrival) = self.uncovered.pop_front() else { break };
@@ -606,6 +667,7 @@ impl<'t> Sim<'t> {
         let billed = self.world.billed_ms(life);
         self.measured.instance_ms += billed as u128;
         self.measured.idle_ms += (inst.idle_ms + (billed - life)) as u128;
+        self.sync_candidate(id);
         if let Some(pos) = self.alive.iter().position(|&i| i == id) {
             self.alive.remove(pos);
         }
@@ -654,19 +716,59 @@ impl<'t> Sim<'t> {
                 self.pending.iter().position(|&job| !faults.no_agent_takes(job))
             };
             let Some(next) = next else { return };
-            let slots = self.world.slots;
-            let best = self
-                .alive
-                .iter()
-                .copied()
-                .filter(|&i| self.instances[i].state == InstanceState::Ready && self.instances[i].busy < slots)
-                .max_by_key(|&i| {
-                    let inst = &self.instances[i];
-                    (inst.busy, inst.last_work.unwrap_or(inst.ready_at), Reverse(i))
-                });
-            let Some(id) = best else { return };
+            #[cfg(any(test, debug_assertions))]
+            self.assert_candidates();
+            // Keys are unique (they end with the id): the greatest is the one instance the
+            // key picks, whatever the candidates' order.
+            let Some(&key) = self.candidates.iter().max() else { return };
+            let id = dispatch_key_id(key);
             let job = self.pending.remove(next).unwrap_or_default();
             self.start(id, job);
+        }
+    }
+
+    /// Puts instance `id` in or out of the dispatch candidates, with its current key; called
+    /// after every change of its state, busy or last work.
+    fn sync_candidate(&mut self, id: usize) {
+        let inst = &self.instances[id];
+        let wanted = inst.state == InstanceState::Ready && inst.busy < self.world.slots;
+        let key = dispatch_key(id, inst);
+        match (inst.candidate_at, wanted) {
+            (Some(at), true) => self.candidates[at as usize] = key,
+            (Some(at), false) => {
+                self.candidates.swap_remove(at as usize);
+                if let Some(&moved) = self.candidates.get(at as usize) {
+                    self.instances[dispatch_key_id(moved)].candidate_at = Some(at);
+                }
+                self.instances[id].candidate_at = None;
+            }
+            (None, true) => {
+                self.instances[id].candidate_at = Some(self.candidates.len() as u32);
+                self.candidates.push(key);
+            }
+            (None, false) => {}
+        }
+    }
+
+    /// The dispatch candidates are exactly the alive instances that are Ready with a free
+    /// slot, each with its current key (what a scan of every alive instance would find).
+    #[cfg(any(test, debug_assertions))]
+    fn assert_candidates(&self) {
+        let slots = self.world.slots;
+        let mut scan: Vec<DispatchKey> = self
+            .alive
+            .iter()
+            .copied()
+            .filter(|&i| self.instances[i].state == InstanceState::Ready && self.instances[i].busy < slots)
+            .map(|i| dispatch_key(i, &self.instances[i]))
+            .collect();
+        let mut kept = self.candidates.clone();
+        scan.sort_unstable();
+        kept.sort_unstable();
+        assert_eq!(kept, scan, "dispatch candidates at {}", self.now);
+        for (at, &key) in self.candidates.iter().enumerate() {
+            let id = dispatch_key_id(key);
+            assert_eq!(self.instances[id].candidate_at, Some(at as u32), "instance {id}'s candidate place");
         }
     }
 
@@ -690,7 +792,8 @@ impl<'t> Sim<'t> {
             let look = self.world.faults.probe(Look::busy(), now);
             inst.memory = idle::decide(&rule.config, inst.memory, look, ms(now)).0;
         }
-        self.push(now + duration_ms, Event::JobDone(id, job));
+        self.sync_candidate(id);
+        self.push(now + duration_ms, Event::JobDone(index(id), index(job)));
     }
 
     /// The watchdog looks at an idle instance: leave now, or schedule the next look.
@@ -724,7 +827,7 @@ impl<'t> Sim<'t> {
                 let version = inst.leave_version;
                 let at = until.map(|at| at.as_millis() as Millis).into_iter().chain(change).min();
                 if let Some(at) = at {
-                    self.push(at, Event::LeaveCheck(id, version));
+                    self.push(at, Event::LeaveCheck(index(id), version));
                 }
             }
         }
@@ -740,7 +843,8 @@ impl<'t> Sim<'t> {
             }
             inst.leave_version += 1;
             let version = inst.leave_version;
-            self.push(self.now + 60 * SECOND, Event::LeaveCheck(id, version));
+            self.sync_candidate(id);
+            self.push(self.now + 60 * SECOND, Event::LeaveCheck(index(id), version));
             self.dispatch();
         }
     }
@@ -782,15 +886,30 @@ impl<'t> Sim<'t> {
                 inst.memory = idle::decide(&rule.config, inst.memory, look, ms(at)).0;
             }
         }
+        self.sync_candidate(id);
         self.dispatch();
         if self.instances[id].busy == 0 {
             if self.instances[id].state == InstanceState::Draining {
-                self.push(at, Event::Remove(id));
+                self.push(at, Event::Remove(index(id)));
             } else {
                 self.check_leave(id);
             }
         }
         true
+    }
+
+    /// Instance `id` finished booting at `at` (unless it left meanwhile): it takes jobs.
+    fn instance_ready(&mut self, id: usize, at: Millis) {
+        let inst = &mut self.instances[id];
+        if inst.state == InstanceState::Booting {
+            inst.state = InstanceState::Ready;
+            inst.memory = idle::Memory::booted(ms(at));
+            self.booting -= 1;
+            self.ready += 1;
+            self.sync_candidate(id);
+            self.dispatch();
+            self.check_leave(id);
+        }
     }
 
     /// The policy looks (or, in a fault window, its look fails) and asks for its next look;
@@ -837,7 +956,7 @@ impl<'t> Sim<'t> {
         let last_arrival = self.jobs.last().map_or(0, |j| j.arrival_ms);
         let mut reported = 0u64;
         loop {
-            let next_event = self.heap.peek().map(|Reverse((t, r, _, _))| (*t, *r));
+            let next_event = self.heap.peek().map(|e| (e.at, e.rank()));
             let next_job = self.jobs.get(self.next_arrival).map(|j| (j.arrival_ms, ARRIVAL_RANK));
             let take_job = match (next_job, next_event) {
                 (Some(j), Some(e)) => j <= e,
@@ -861,31 +980,23 @@ impl<'t> Sim<'t> {
                     reported = self.next_arrival as u64;
                 }
             } else {
-                let Some(Reverse((at, _, _, event))) = self.heap.pop() else { break };
+                let Some(Scheduled { at, event, .. }) = self.heap.pop() else { break };
                 self.now = at;
                 match event {
                     Event::JobDone(id, job) => {
-                        if !self.job_done(id, job, at) {
+                        if !self.job_done(id as usize, job as usize, at) {
                             continue; // disrupted: counted when it was removed
                         }
                     }
-                    Event::Ready(id) => {
-                        let inst = &mut self.instances[id];
-                        if inst.state == InstanceState::Booting {
-                            inst.state = InstanceState::Ready;
-                            inst.memory = idle::Memory::booted(ms(at));
-                            self.booting -= 1;
-                            self.ready += 1;
-                            self.dispatch();
-                            self.check_leave(id);
-                        }
-                    }
+                    Event::Ready(id) => self.instance_ready(id as usize, at),
                     Event::LeaveCheck(id, version) => {
+                        let id = id as usize;
                         if self.instances[id].leave_version == version {
                             self.check_leave(id);
                         }
                     }
                     Event::Remove(id) => {
+                        let id = id as usize;
                         // A busy draining instance is removed when its last job ends.
                         if self.instances[id].busy == 0 && self.instances[id].state == InstanceState::Draining {
                             self.leave_or_stay(id);
@@ -909,6 +1020,8 @@ impl<'t> Sim<'t> {
                     break;
                 }
             }
+            #[cfg(any(test, debug_assertions))]
+            self.assert_candidates();
             self.trim_uncovered();
             self.record_timeline();
         }
@@ -929,6 +1042,22 @@ impl<'t> Sim<'t> {
         }
         self.measured
     }
+}
+
+/// What dispatch prefers among ready instances with a free slot, greatest first: the
+/// busiest, then the most recently used (so the others stay idle and can leave), then the
+/// oldest. Unique per instance.
+/// Packed in one number, most significant first: busy, the last work (or ready) time, and
+/// the id's complement (the oldest is greatest), so candidates compare as integers.
+type DispatchKey = u128;
+
+fn dispatch_key(id: usize, inst: &Instance) -> DispatchKey {
+    let time = inst.last_work.unwrap_or(inst.ready_at);
+    (inst.busy as u128) << 96 | (time as u128) << 32 | !index(id) as u128
+}
+
+fn dispatch_key_id(key: DispatchKey) -> usize {
+    !(key as u32) as usize
 }
 
 fn ms(t: Millis) -> Duration {
@@ -975,6 +1104,7 @@ mod tests {
         sim.instances[0].state = InstanceState::Ready;
         sim.booting -= 1;
         sim.ready += 1;
+        sim.sync_candidate(0);
         sim.instances[0].memory = idle::Memory::booted(ms(60_000));
         // Idle past both timeouts: the watchdog decides to leave, the group refuses.
         sim.now = 2_000_000;
@@ -1053,5 +1183,116 @@ mod tests {
         let real = fleet.group("g").unwrap();
         assert_eq!(simulated, (real.group.desired, real.tags));
         assert_eq!(simulated.0, 3);
+    }
+
+    /// A dispatch takes the ready instance with a free slot that is busiest, then most
+    /// recently used, then oldest; booting, draining and full instances take nothing.
+    #[test]
+    fn dispatch_picks_the_busiest_then_most_recently_used_free_ready_instance() {
+        let jobs = [TraceJob { arrival_ms: 0, duration_ms: 1_000_000 }; 6];
+        let mut sim = Sim::new(World { slots: 2, ..world(0, 10) }, &jobs, None, false);
+        sim.launch_ready(4);
+        for id in 0..4 {
+            sim.instance_ready(id, 0);
+        }
+        sim.drain_then_terminate(3, Duration::from_secs(3600));
+        sim.now = 10;
+        sim.next_arrival = 1;
+        sim.arrive(0); // all idle since 0: the oldest, 0, takes it
+        assert_eq!(sim.instances[0].busy, 1);
+        sim.now = 20;
+        sim.next_arrival = 2;
+        sim.arrive(1); // 0 is the busiest with a free slot
+        assert_eq!(sim.instances[0].busy, 2);
+        sim.now = 30;
+        sim.next_arrival = 3;
+        sim.arrive(2); // 0 is full; 1 and 2 tie on idle time: the oldest
+        assert_eq!(sim.instances[1].busy, 1);
+        sim.now = 40;
+        sim.next_arrival = 4;
+        sim.arrive(3); // 1 is busier than 2
+        assert_eq!(sim.instances[1].busy, 2);
+        sim.next_arrival = 5;
+        sim.arrive(4); // only 2 left; 3 drains
+        assert_eq!((sim.instances[2].busy, sim.instances[3].busy), (1, 0));
+        sim.assert_candidates();
+        assert_eq!(sim.candidates, vec![dispatch_key(2, &sim.instances[2])]);
+    }
+
+    #[test]
+    fn events_come_out_by_time_then_rank_then_the_order_they_were_scheduled() {
+        let mut sim = Sim::new(world(0, 3), &[], None, false);
+        sim.push(20, Event::Tick);
+        sim.push(10, Event::Tick);
+        sim.push(10, Event::Remove(7));
+        sim.push(10, Event::LeaveCheck(1, 2));
+        sim.push(10, Event::MinSize);
+        sim.push(10, Event::Ready(3));
+        sim.push(10, Event::JobDone(4, 5));
+        sim.push(10, Event::JobDone(1, 9));
+        sim.now = 15;
+        sim.push(5, Event::Ready(8)); // in the past: due now
+        let order: Vec<(Millis, Event)> = std::iter::from_fn(|| sim.heap.pop()).map(|e| (e.at, e.event)).collect();
+        use Event::*;
+        let expected = [
+            (10, JobDone(4, 5)),
+            (10, JobDone(1, 9)),
+            (10, MinSize),
+            (10, Ready(3)),
+            (10, LeaveCheck(1, 2)),
+            (10, Remove(7)),
+            (10, Tick),
+            (15, Ready(8)),
+            (20, Tick),
+        ];
+        assert_eq!(order, expected);
+        assert_eq!(std::mem::size_of::<Scheduled>(), 32, "heap entries stay small");
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+        /// The dispatch candidates kept as instances change always equal a scan of every
+        /// alive instance (checked at every dispatch and after every event), for every
+        /// policy, with slots, bounds, warm pool, webhooks and faults.
+        #[test]
+        fn dispatch_candidates_always_equal_a_scan_of_the_alive_instances(
+            rows in proptest::collection::vec((0u64..400, 1u64..900), 1..60),
+            slots in 1u32..4,
+            min in 0u32..2,
+            max in 2u32..8,
+            warm in 0u32..3,
+            webhooks in proptest::bool::ANY,
+            hourly in proptest::bool::ANY,
+            fault in 0u8..6,
+            window in (0u64..4000, 1u64..3000),
+        ) {
+            let mut arrival = 0;
+            let jobs: Vec<TraceJob> = rows
+                .iter()
+                .map(|&(gap, duration)| {
+                    arrival += gap * SECOND;
+                    TraceJob { arrival_ms: arrival, duration_ms: duration * SECOND }
+                })
+                .collect();
+            let trace = super::super::trace::Trace { name: "random".into(), jobs };
+            let span = (window.0 * SECOND, (window.0 + window.1) * SECOND);
+            let faults = match fault {
+                1 => Faults { ticks_fail: vec![span], ..Faults::default() },
+                2 => Faults { set_desired_fails: vec![span], ..Faults::default() },
+                3 => Faults { probe_unknown: vec![span], ..Faults::default() },
+                4 => Faults { probe_busy: vec![span], ..Faults::default() },
+                5 => Faults { no_agent_takes_one_in: 3, ..Faults::default() },
+                _ => Faults::default(),
+            };
+            let billing = if hourly { Billing::Hourly } else { Billing::PerSecond };
+            let options = super::super::Options {
+                world: World { slots, min_instances: min, max_instances: max, billing, faults, ..World::default() },
+                webhooks,
+                warm_pool: (warm > 0).then(|| WarmPoolConfig::new(warm, 20.0, 0.1, max).unwrap()),
+                ..super::super::Options::default()
+            };
+            let report = super::super::run(&trace, &options, &AtomicU64::new(0)).unwrap();
+            proptest::prop_assert_eq!(report.policies.len(), super::super::POLICY_NAMES.len());
+        }
     }
 }
