@@ -126,8 +126,8 @@ impl IdleTimeouts {
         (open > self.window as f64).then_some(open * self.spread)
     }
 
-    /// The timeout at `now_s`, and the chosen value before it became a `Duration`.
-    fn choose(&self, now_s: u64) -> (Duration, Option<f64>) {
+    /// The timeout at `now_s`, and the choice it was made from.
+    fn choose(&self, now_s: u64) -> (Duration, Option<Choice>) {
         let Some(closed) = &self.closed else {
             return (self.fallback, None);
         };
@@ -140,6 +140,9 @@ impl IdleTimeouts {
         // cost(T) = sum(min(g, T)) + cold * #{g > T}, evaluated at T = floor and every gap in
         // [floor, ceiling] and at the ceiling, with prefix sums.
         let mut best = (f64::INFINITY, floor);
+        // The least cost among the candidates below the open gap (their costs stay as time
+        // passes: the open gap is above them).
+        let mut best_below_open = f64::INFINITY;
         let mut below_sum = 0.0; // sum of gaps <= T
         let mut below = 0usize; // count of gaps <= T
         let mut ascending = gaps().peekable();
@@ -155,8 +158,12 @@ impl IdleTimeouts {
             if cost < best.0 {
                 best = (cost, t);
             }
+            if open.is_some_and(|o| t < o) {
+                best_below_open = best_below_open.min(cost);
+            }
         }
-        (Duration::from_secs_f64(best.1), Some(best.1))
+        let choice = Choice { timeout: best.1, cost: best.0, best_below_open };
+        (Duration::from_secs_f64(best.1), Some(choice))
     }
 
     /// The idle timeout at `now_s` (as [`idle_timeout`]).
@@ -171,30 +178,59 @@ impl IdleTimeouts {
     }
 
     /// The first second after `now_s` at which [`at`](Self::at) may answer something else
-    /// (None: never). As time passes only the open gap grows; a cost at a candidate below
-    /// it stays, every other cost only grows, so a choice below the open gap stands until
-    /// the open gap passes a gap, the floor or the ceiling. A choice at or above the open
-    /// gap may change at the next second.
+    /// (None: never). As time passes only the open gap grows: the cost of a candidate below
+    /// it stays, the cost of one above it grows by the open gap's growth (the open gap's own
+    /// candidate faster). So a choice below the open gap stands until the open gap passes a
+    /// gap, the floor or the ceiling; a choice above it stands until then too, or until its
+    /// cost reaches the best cost below the open gap; the open gap's own may change at the
+    /// next second.
     pub fn holds_until(&self, now_s: u64) -> Option<u64> {
         self.until(now_s, self.choose(now_s).1)
     }
 
-    fn until(&self, now_s: u64, chosen: Option<f64>) -> Option<u64> {
-        let (Some(closed), Some(chosen)) = (&self.closed, chosen) else {
+    fn until(&self, now_s: u64, choice: Option<Choice>) -> Option<u64> {
+        let (Some(closed), Some(choice)) = (&self.closed, choice) else {
             return None;
         };
         let Some(open) = self.open_gap(now_s) else {
             // No open gap yet: the answer stands until there is one.
             return Some(self.last_burst + self.window + 1);
         };
-        if chosen >= open {
+        // The open gap reaches `p` at last_burst + p / spread (rounded down: never late).
+        let reaches = |p: f64| (self.last_burst + (p / self.spread).floor() as u64).max(now_s + 1);
+        let chosen = choice.timeout;
+        if chosen == open {
+            // The open gap's own candidate: its cost grows faster than any other's.
             return Some(now_s + 1);
         }
+        // A point the open gap passes moves between the two groups below; one it sits on
+        // may move at the next second.
+        let from_open = |p: f64| if chosen > open { p >= open } else { p > open };
         let next_point =
-            closed.iter().copied().chain([self.floor, self.ceiling]).filter(|&p| p > open).min_by(f64::total_cmp);
-        // The open gap reaches p at last_burst + p / spread (rounded down: never late).
-        next_point.map(|p| (self.last_burst + (p / self.spread).floor() as u64).max(now_s + 1))
+            closed.iter().copied().chain([self.floor, self.ceiling]).filter(|&p| from_open(p)).min_by(f64::total_cmp);
+        let mut until = next_point.map(reaches);
+        if chosen > open {
+            // Every candidate above the open gap (but the open gap's own) costs the open
+            // gap's growth more as time passes, so their order stands; those below it cost
+            // the same. The choice stands while its cost stays below theirs; a second early
+            // absorbs rounding.
+            let margin = choice.best_below_open - choice.cost;
+            if margin.is_finite() {
+                let switch = reaches(open + margin - self.spread).min(reaches(open + margin));
+                until = Some(until.map_or(switch, |u| u.min(switch)));
+            }
+        }
+        until
     }
+}
+
+/// What [`IdleTimeouts::choose`] chose, and what [`IdleTimeouts::holds_until`] needs of it.
+#[derive(Debug, Clone, Copy)]
+struct Choice {
+    timeout: f64,
+    cost: f64,
+    /// The least cost among candidates below the open gap (infinite: none, or no open gap).
+    best_below_open: f64,
 }
 
 /// Recent arrival times (Unix seconds), bounded to fit one Auto Scaling Group tag.
