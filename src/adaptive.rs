@@ -216,7 +216,7 @@ impl IdleTimeouts {
             // absorbs rounding.
             let margin = choice.best_below_open - choice.cost;
             if margin.is_finite() {
-                let switch = reaches(open + margin - self.spread).min(reaches(open + margin));
+                let switch = reaches(open + margin - self.spread);
                 until = Some(until.map_or(switch, |u| u.min(switch)));
             }
         }

@@ -9,7 +9,7 @@
 //! (`plan::plan`); the step passes the job ids along so its reasons can name them.
 
 use crate::adaptive::{self, AdaptiveSettings, ArrivalHistory};
-use crate::model::{tags, GroupState, JobRef, Observation, Plan, PoolJobs, Queue};
+use crate::model::{tags, Group, GroupState, JobRef, Observation, Plan, PoolJobs, Queue};
 use crate::plan::plan;
 use crate::policy::Policy;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -201,9 +201,9 @@ fn decide(input: &PoolInput<'_>, now: DateTime<Utc>, want_hold: bool) -> (PoolSt
 
 /// The group as a raise by `plan` at `now` leaves it: desired capacity raised, the added
 /// instances booting, the scale-out in the tags at the second the tag keeps.
-fn raised(group: &crate::model::Group, plan: &Plan, now: DateTime<Utc>) -> crate::model::Group {
+fn raised(group: &Group, plan: &Plan, now: DateTime<Utc>) -> Group {
     let added = plan.desired.saturating_sub(group.desired);
-    crate::model::Group {
+    Group {
         desired: plan.desired,
         booting: group.booting.saturating_add(added),
         last_scale_out: Some(at_second(seconds(now))),
