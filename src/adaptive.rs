@@ -276,17 +276,38 @@ fn base36_len(n: u64) -> usize {
 
 impl ArrivalHistory {
     /// Adds the jobs (creation times) created after `seen_until_s` and up to `now_s`, keeps
-    /// the most recent `keep` arrivals, and moves `seen_until_s` to `now_s`.
-    pub fn record(&mut self, created_s: impl IntoIterator<Item = u64>, now_s: u64, keep: usize) {
+    /// the most recent `keep` arrivals, and moves `seen_until_s` to `now_s`. Returns how
+    /// many arrivals it added.
+    pub fn record(&mut self, created_s: impl IntoIterator<Item = u64>, now_s: u64, keep: usize) -> usize {
         let since = self.seen_until_s;
         let mut fresh: Vec<u64> = created_s.into_iter().filter(|&c| c > since && c <= now_s).collect();
         fresh.sort_unstable();
+        let added = fresh.len();
         self.arrivals_s.extend(fresh);
         if self.arrivals_s.len() > keep {
             let cut = self.arrivals_s.len() - keep;
             self.arrivals_s.drain(..cut);
         }
         self.seen_until_s = self.seen_until_s.max(now_s);
+        added
+    }
+
+    /// [`record`](Self::record) then [`fit_tag`](Self::fit_tag), for a history that fits
+    /// one tag value already (`fitted`): only new arrivals or a longer clock can make it too
+    /// long, so it fits again only then. Returns how many arrivals it added.
+    pub fn record_fitted(
+        &mut self,
+        created_s: impl IntoIterator<Item = u64>,
+        now_s: u64,
+        keep: usize,
+        fitted: bool,
+    ) -> usize {
+        let clock = self.fits_alike_until();
+        let added = self.record(created_s, now_s, keep);
+        if added > 0 || !fitted || self.fits_alike_until() != clock {
+            self.fit_tag();
+        }
+        added
     }
 
     /// The first `seen_until_s` whose tag head is longer than this one's (from then on
@@ -325,7 +346,15 @@ impl ArrivalHistory {
 
     /// `seen:first.delta.delta...` in base 36, dropping the oldest arrivals until it fits.
     pub fn to_tag(&self) -> String {
-        let kept = &self.arrivals_s[self.arrivals_s.len() - self.fitting()..];
+        // A fitted history (the usual case) is written as it is.
+        let whole = self.render(&self.arrivals_s);
+        if whole.len() <= TAG_VALUE_MAX {
+            return whole;
+        }
+        self.render(&self.arrivals_s[self.arrivals_s.len() - self.fitting()..])
+    }
+
+    fn render(&self, kept: &[u64]) -> String {
         let mut out = Vec::with_capacity(TAG_VALUE_MAX);
         push_base36(&mut out, self.seen_until_s);
         out.push(b':');

@@ -166,7 +166,8 @@ fn decide(input: &PoolInput<'_>, now: DateTime<Utc>, want_hold: bool) -> (PoolSt
     } else {
         crate::plan::hold(input.policy, &observation, &plan)
     };
-    let mut hold = plan_hold.map(|h| StepHold { demand_up_to: h.demand_up_to, until: None, adaptive: None });
+    let mut hold =
+        plan_hold.map(|h| StepHold { demand_up_to: h.demand_up_to, until: None, adaptive: None, timeout_until: None });
     let mut notes = input.notes.clone();
     if let Some(why) = &jobs.partial {
         notes.push(Note::Partial { why: why.clone() });
@@ -182,13 +183,17 @@ fn decide(input: &PoolInput<'_>, now: DateTime<Utc>, want_hold: bool) -> (PoolSt
             IdleRule::Adaptive(settings) => {
                 let history = adaptive_history(&input.group.tags, jobs.pending.iter().chain(&jobs.running), now);
                 let adaptive = AdaptiveHold::new(history, plan.desired, settings);
-                let timeout = adaptive.timeout(now);
+                let (timeout, timeout_until) = match &hold {
+                    Some(_) => adaptive.timeout_and_until(now),
+                    None => (adaptive.timeout(now), None),
+                };
                 tags.push((tags::ARRIVALS, adaptive.history.to_tag()));
                 notes.push(Note::AdaptiveIdle { timeout });
                 if let Some(hold) = &mut hold {
                     // A longer clock in the tag may fit fewer arrivals: the hold ends there.
                     hold.until = Some(adaptive.until());
                     hold.adaptive = Some(adaptive);
+                    hold.timeout_until = timeout_until;
                 }
                 timeout
             }
@@ -232,6 +237,9 @@ pub struct StepHold {
     /// An adaptive idle timeout: a later step writes the arrivals tag and idle timeout this
     /// computes for its time and the jobs it sees ([`AdaptiveHold::advance`]).
     pub adaptive: Option<AdaptiveHold>,
+    /// An adaptive idle timeout: while no job arrives, a later step publishes the same
+    /// timeout before this instant (None: at any time; a fixed timeout never changes).
+    pub timeout_until: Option<DateTime<Utc>>,
 }
 
 /// The adaptive idle timeout of one pool at one tick, and the arrivals tag to write back.
@@ -267,16 +275,13 @@ fn adaptive_history<'a>(
     jobs: impl Iterator<Item = &'a JobRef>,
     now: DateTime<Utc>,
 ) -> ArrivalHistory {
-    let mut history = group_tags.get(tags::ARRIVALS).and_then(|t| ArrivalHistory::from_tag(t)).unwrap_or_default();
-    record_seen(&mut history, jobs.filter_map(|j| j.created), now);
+    let tag = group_tags.get(tags::ARRIVALS);
+    // A tag AWS kept (at most 256 characters) renders no longer than it reads: fitted.
+    let fitted = tag.is_none_or(|t| t.len() <= adaptive::TAG_VALUE_MAX);
+    let mut history = tag.and_then(|t| ArrivalHistory::from_tag(t)).unwrap_or_default();
+    let created = jobs.filter_map(|j| j.created).map(seconds);
+    history.record_fitted(created, seconds(now), ARRIVALS_KEPT, fitted);
     history
-}
-
-/// Adds the jobs created since the history was written (`created`: the creation times of
-/// the jobs a step at `now` sees) and fits it to one tag value.
-fn record_seen(history: &mut ArrivalHistory, created: impl Iterator<Item = DateTime<Utc>>, now: DateTime<Utc>) {
-    history.record(created.map(seconds), seconds(now), ARRIVALS_KEPT);
-    history.fit_tag();
 }
 
 /// What an adaptive step writes at later times for the same instance count: its history
@@ -302,12 +307,7 @@ impl AdaptiveHold {
         let shape =
             |h: &ArrivalHistory| (h.arrivals_s.len(), h.arrivals_s.first().copied(), h.arrivals_s.last().copied());
         let before = shape(&self.history);
-        let clock = self.history.fits_alike_until();
-        self.history.record(created.map(seconds), seconds(now), ARRIVALS_KEPT);
-        // Fitted already: only new arrivals or a longer clock can make it too long.
-        if shape(&self.history) != before || self.history.fits_alike_until() != clock {
-            self.history.fit_tag();
-        }
+        self.history.record_fitted(created.map(seconds), seconds(now), ARRIVALS_KEPT, true);
         if shape(&self.history) != before {
             self.timeouts = adaptive::IdleTimeouts::new(&self.history.arrivals_s, self.instances, &self.settings);
         }
@@ -330,8 +330,7 @@ impl AdaptiveHold {
     /// The arrivals tag a step at `now` would write.
     pub fn arrivals_tag(&self, now: DateTime<Utc>) -> String {
         let mut history = self.history.clone();
-        history.record(std::iter::empty(), seconds(now), ARRIVALS_KEPT);
-        history.fit_tag();
+        history.record_fitted(std::iter::empty(), seconds(now), ARRIVALS_KEPT, true);
         history.to_tag()
     }
 }

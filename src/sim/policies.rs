@@ -74,6 +74,58 @@ impl Invocations {
     }
 }
 
+/// An [`Invocations`] schedule as its tick offsets within one period, found once with the
+/// Lambda loop's own rule (`Invocations::next_after`); every period repeats them, so each
+/// question is arithmetic. Answers exactly as the `Invocations` it was made from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ticks {
+    period: Millis,
+    /// Ascending, the first 0 (every period starts an invocation).
+    offsets: Vec<Millis>,
+}
+
+impl Ticks {
+    pub fn new(schedule: Invocations) -> Self {
+        let mut offsets = vec![0];
+        let mut last = 0;
+        loop {
+            let next = schedule.next_after(last);
+            if next >= schedule.period {
+                break;
+            }
+            offsets.push(next);
+            last = next;
+        }
+        Ticks { period: schedule.period.max(1), offsets }
+    }
+
+    /// The first tick strictly after `t`.
+    pub fn next_after(&self, t: Millis) -> Millis {
+        let base = t / self.period * self.period;
+        let into = t - base;
+        match self.offsets.iter().find(|&&o| o > into) {
+            Some(&o) => base + o,
+            None => base + self.period,
+        }
+    }
+
+    /// The first tick at or after `t`.
+    pub fn at_or_after(&self, t: Millis) -> Millis {
+        if t == 0 {
+            return 0;
+        }
+        self.next_after(t - 1)
+    }
+
+    /// The last tick strictly before `t` (None before the first).
+    pub fn prev_before(&self, t: Millis) -> Option<Millis> {
+        let last = t.checked_sub(1)?;
+        let base = last / self.period * self.period;
+        let into = last - base;
+        self.offsets.iter().rev().find(|&&o| o <= into).map(|&o| base + o)
+    }
+}
+
 fn ms(t: Millis) -> Duration {
     Duration::from_millis(t)
 }
@@ -101,7 +153,7 @@ fn at(t: Millis) -> DateTime<Utc> {
 pub struct ForgeScaler {
     name: &'static str,
     policy: Policy,
-    schedule: Invocations,
+    schedule: Ticks,
     idle: IdleConfig,
     rule: IdleRule,
     /// Signed webhooks: a tick one second after each arrival, besides the polls.
@@ -156,7 +208,7 @@ impl ForgeScaler {
                 boot_timeout: idle.boot_timeout,
                 ..Policy::default()
             },
-            schedule: Invocations::FORGE_SCALER,
+            schedule: Ticks::new(Invocations::FORGE_SCALER),
             idle,
             rule: IdleRule::Fixed(idle_timeout),
             webhooks: false,
@@ -205,7 +257,7 @@ impl ForgeScaler {
         scaler.policy.formula = formula;
         scaler.idle.boot_timeout = five_minutes;
         scaler.policy.boot_timeout = five_minutes;
-        scaler.schedule = Invocations::every(5 * MINUTE);
+        scaler.schedule = Ticks::new(Invocations::every(5 * MINUTE));
         scaler
     }
 
@@ -461,8 +513,8 @@ impl ForgeScaler {
         let writes = decided.tag_writes(&self.tags);
         // The hold is of the state this look leaves (its raise and tags applied).
         if let Some(hold) = hold {
-            if let Some(adaptive) = &hold.adaptive {
-                self.timeout_until = adaptive.timeout_and_until(at(now)).1.map_or(Millis::MAX, millis);
+            if hold.adaptive.is_some() {
+                self.timeout_until = hold.timeout_until.map_or(Millis::MAX, millis);
             }
             self.held = Some(Held {
                 demand_up_to: hold.demand_up_to,
@@ -985,6 +1037,21 @@ mod tests {
         assert_eq!(ticks(Invocations::BUILDKITE, 70 * SECOND), vec![0, 10, 20, 30, 40, 60, 70]);
         assert_eq!(Invocations::BUILDKITE.at_or_after(45 * SECOND), 60 * SECOND);
         assert_eq!(Invocations::BUILDKITE.at_or_after(40 * SECOND), 40 * SECOND);
+    }
+
+    #[test]
+    fn ticks_answer_as_the_invocations_they_were_made_from() {
+        let schedules = [Invocations::FORGE_SCALER, Invocations::BUILDKITE, Invocations::every(5 * MINUTE)];
+        for schedule in schedules {
+            let table = Ticks::new(schedule);
+            // Every 250 ms over three periods, and odd instants far out.
+            let far = (0..200u64).map(|i| 1_000_000_007 * i + i * i * 131);
+            for t in (0..3 * schedule.period).step_by(250).chain(far) {
+                assert_eq!(table.next_after(t), schedule.next_after(t), "{schedule:?} next_after {t}");
+                assert_eq!(table.at_or_after(t), schedule.at_or_after(t), "{schedule:?} at_or_after {t}");
+                assert_eq!(table.prev_before(t), schedule.prev_before(t), "{schedule:?} prev_before {t}");
+            }
+        }
     }
 
     #[test]
